@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +57,80 @@ def crd_schema(kubeedge_version: str, crd_file: str, api_version: str = "v1beta1
     raise KeyError(f"{crd_file} of {kubeedge_version} serves no {api_version}")
 
 
-def walk(node: Any) -> Iterator[Any]:
-    """Every dict and list nested in a YAML tree, the root included."""
-    yield node
-    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-    for child in children:
-        yield from walk(child)
+# Metric names fixed in the shared spec (mapper/metrics.py): deploy rules and dashboard use only these.
+SPEC_METRICS = frozenset(
+    {
+        "jetson_info",
+        "jetson_power_mode",
+        "jetson_power_mode_id",
+        "jetson_uptime_seconds",
+        "jetson_cpu_usage_ratio",
+        "jetson_cpu_core_usage_ratio",
+        "jetson_cpu_core_frequency_hertz",
+        "jetson_cpu_core_online",
+        "jetson_gpu_usage_ratio",
+        "jetson_gpu_frequency_hertz",
+        "jetson_memory_used_bytes",
+        "jetson_memory_total_bytes",
+        "jetson_memory_cached_bytes",
+        "jetson_emc_usage_ratio",
+        "jetson_emc_frequency_hertz",
+        "jetson_temperature_celsius",
+        "jetson_power_watts",
+        "jetson_power_average_watts",
+        "jetson_rail_voltage_volts",
+        "jetson_rail_current_amperes",
+        "jetson_power_input_watts",
+        "jetson_fan_speed_ratio",
+        "jetson_fan_rpm",
+        "jetson_fan_profile",
+        "jetson_clocks_enabled",
+        "jetson_engine_online",
+        "jetson_engine_frequency_hertz",
+        "jetson_processes",
+        "jetson_processes_cpu_ratio",
+        "jetson_processes_gpu_memory_bytes",
+        "jetson_property_converged",
+        "jetson_property_drift_total",
+        "jetson_setter_failures_total",
+        "jetson_mapper_source_up",
+        "jetson_mapper_last_sample_timestamp_seconds",
+        "jetson_mapper_sink_errors_total",
+        "jetson_mapper_dmi_requests_total",
+        "jetson_mapper_reports_total",
+        "jetson_mapper_mqtt_published_total",
+        "jetson_mapper_mqtt_dropped_total",
+        "jetson_mapper_mqtt_queued",
+        "jetson_mapper_devices",
+    }
+)
+
+
+def metric_names(expr: str) -> set[str]:
+    """The jetson_* metric names a PromQL expression reads (label values in quotes are skipped)."""
+    unquoted = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    return set(re.findall(r"\bjetson_[a-z_]+\b", unquoted))
+
+
+def tool(name: str) -> str:
+    """Absolute path of a command-line tool the deploy tests need (CI installs it: .ci/run)."""
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(f"{name} is not on PATH; install it (Debian: see .ci/run)")
+    return found
+
+
+def run(*argv: str, cwd: Path | None = None) -> str:
+    """Run a tool, returning stdout; failures raise with the tool's own output."""
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def promtool_check_rules(groups: list[dict[str, Any]], workdir: Path, name: str = "rules.yaml") -> Path:
+    """Write rule groups as a Prometheus rules file and run `promtool check rules` on it."""
+    path = workdir / name
+    path.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False), encoding="utf-8")
+    run(tool("promtool"), "check", "rules", str(path))
+    return path

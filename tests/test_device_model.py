@@ -21,6 +21,7 @@ STATE_REPORT_PATCH = DEVICE_MODEL_DIR / "v1.23" / "state-report-patch.yaml"
 KUBEEDGE_VERSIONS = ("v1.22.2", "v1.23.1")
 WRITABLE_DESIRED = {"nvpmodel", "jetson_clocks", "fan_profile", "fan_speed"}
 
+
 def model() -> dict[str, Any]:
     """The one DeviceModel document."""
     (document,) = load_documents(MODEL_FILE)
@@ -110,7 +111,9 @@ def test_device_fits_the_model_and_the_mapper(path: Path) -> None:
                 assert declared["accessMode"] == "ReadWrite", f"{prop['name']} is ReadOnly"
             mqtt = prop.get("pushMethod", {}).get("mqtt")
             if mqtt:
-                topic = f"jetson/{device['metadata']['namespace']}/{device['metadata']['name']}/{prop['name']}"
+                topic = (
+                    f"jetson/{device['metadata']['namespace']}/{device['metadata']['name']}/{prop['name']}"
+                )
                 assert (mqtt["address"], mqtt["topic"], mqtt["qos"]) == ("tcp://127.0.0.1:1883", topic, 1)
         for method in spec.get("methods", []):
             assert set(method["propertyNames"]) <= set(names), method["name"]
