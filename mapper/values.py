@@ -5,7 +5,8 @@ Rules (also in docs/properties.md):
 - FLOAT/DOUBLE: fixed point, at most 3 decimals, trailing zeros stripped, never an exponent,
   "-0" becomes "0"; NaN and infinities are refused (ValueError), never reported.
 - INT: floats are rounded half-to-even (Python's `round`: 2.5 -> 2, 3.5 -> 4; no upward bias over
-  many samples); a number longer than 512 characters is refused.
+  many samples); integers outside the signed 64-bit range are refused (EdgeCore's ValidateValue
+  parses INT twins with ParseInt(v, 10, 64)).
 - BOOLEAN: "true" / "false".
 - STRING: every character outside the charset becomes "_", the result is cut to 512 characters, and
   an empty string is reported as "none" (EdgeCore rejects empty values).
@@ -18,6 +19,7 @@ import re
 
 TWIN_VALUE = re.compile(r"[a-zA-Z0-9\-_.,:/@#]{1,512}")
 MAX_TWIN_LENGTH = 512
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # EdgeCore checks INT twins with strconv.ParseInt(v, 10, 64)
 EMPTY_STRING_TWIN = "none"
 NUMERIC_TYPES = ("INT", "FLOAT", "DOUBLE")
 SUPPORTED_TYPES = ("INT", "FLOAT", "DOUBLE", "STRING", "BOOLEAN")
@@ -79,10 +81,16 @@ def coerce_reading(value: Value, type_: str) -> Value:
                 raise ValueError(f"{value!r} is not a boolean")
             return parsed
         return value != 0
-    number = float(value) if not isinstance(value, str) else _parse_number(value, "value")
+    if name == "INT" and isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        number = _parse_number(value, "value")
+    else:
+        try:
+            number = float(value)
+        except OverflowError:
+            raise ValueError(f"integer with {len(str(value))} digits does not fit a {name}") from None
     if name == "INT":
-        if isinstance(value, int):
-            return int(value)
         if not math.isfinite(number):
             raise ValueError(f"{value!r} is not a finite number")
         return round(number)
@@ -95,10 +103,9 @@ def format_twin(value: Value, type_: str) -> str:
     if isinstance(coerced, bool):
         return "true" if coerced else "false"
     if isinstance(coerced, int):
-        text = str(coerced)
-        if len(text) > MAX_TWIN_LENGTH:
-            raise ValueError(f"integer with {len(text)} digits is longer than a twin value may be")
-        return text
+        if not INT64_MIN <= coerced <= INT64_MAX:
+            raise ValueError(f"integer {coerced} does not fit the 64 bits EdgeCore parses INT twins into")
+        return str(coerced)
     if isinstance(coerced, float):
         text = fixed_point(coerced)
         if len(text) > MAX_TWIN_LENGTH:
