@@ -52,8 +52,9 @@ def _accepts(port: int) -> bool:
 class Mosquitto:
     """One mosquitto process on a fixed loopback port that can be stopped and restarted on that port."""
 
-    def __init__(self, workdir: Path, *, persistence: bool = False, anonymous: bool = True,
-                 extra_config: str = "") -> None:
+    def __init__(
+        self, workdir: Path, *, persistence: bool = False, anonymous: bool = True, extra_config: str = ""
+    ) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.persistence = persistence
@@ -71,8 +72,11 @@ class Mosquitto:
     def add_user(self, username: str, password: str) -> None:
         """Add a user to the password file (used when the broker is (re)started)."""
         create = [] if self.password_file.exists() else ["-c"]
-        subprocess.run([MOSQUITTO_PASSWD, *create, "-b", str(self.password_file), username, password],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [MOSQUITTO_PASSWD, *create, "-b", str(self.password_file), username, password],
+            check=True,
+            capture_output=True,
+        )
         self.password_file.chmod(0o600)
 
     def _config(self) -> Path:
@@ -96,8 +100,9 @@ class Mosquitto:
     def start(self) -> None:
         """Start the broker and wait until it accepts connections."""
         assert self._process is None, "already running"
-        self._process = subprocess.Popen([MOSQUITTO, "-c", str(self._config())],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._process = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self._config())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         process = self._process
         wait_until(lambda: process.poll() is not None or _accepts(self.port), "mosquitto to listen")
         if process.poll() is not None:
@@ -147,8 +152,16 @@ class Received:
 class Subscriber:
     """A real MQTT subscriber that records everything on `topic_filter`; reconnects by itself."""
 
-    def __init__(self, port: int, topic_filter: str = "#", *, client_id: str = "",
-                 persistent: bool = False, username: str | None = None, password: str | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        topic_filter: str = "#",
+        *,
+        client_id: str = "",
+        persistent: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
         self._lock = threading.Lock()
         self._messages: list[Received] = []
         self._filter = topic_filter

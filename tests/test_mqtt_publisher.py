@@ -47,11 +47,14 @@ def subscriber(mqtt_broker: Mosquitto) -> Iterator[Subscriber]:
     created.close()
 
 
-def test_every_property_arrives_as_typed_json(mqtt_broker: Mosquitto, subscriber: Subscriber,
-                                              publisher: MqttPublisher) -> None:
+def test_every_property_arrives_as_typed_json(
+    mqtt_broker: Mosquitto, subscriber: Subscriber, publisher: MqttPublisher
+) -> None:
     values: dict[str, tuple[str | int | float | bool, str]] = {
-        "gpu_usage": (42.5, "FLOAT"), "ram_used": (123456789, "INT"),
-        "jetson_clocks": (True, "BOOLEAN"), "nvpmodel": ("MAXN", "STRING"),
+        "gpu_usage": (42.5, "FLOAT"),
+        "ram_used": (123456789, "INT"),
+        "jetson_clocks": (True, "BOOLEAN"),
+        "nvpmodel": ("MAXN", "STRING"),
     }
     for qos, (name, (value, type_)) in enumerate(values.items()):
         payload = property_payload("default", "jetson-1", name, value, type_, 1700000000.25)
@@ -61,8 +64,14 @@ def test_every_property_arrives_as_typed_json(mqtt_broker: Mosquitto, subscriber
     assert set(received) == {f"jetson/default/jetson-1/{name}" for name in values}
     for name, (value, type_) in values.items():
         document = received[f"jetson/default/jetson-1/{name}"]
-        assert document == {"device": "jetson-1", "namespace": "default", "property": name,
-                            "value": value, "type": type_, "timestamp": 1700000000250}
+        assert document == {
+            "device": "jetson-1",
+            "namespace": "default",
+            "property": name,
+            "value": value,
+            "type": type_,
+            "timestamp": 1700000000250,
+        }
         assert type(document["value"]) is type(value)
     wait_until(lambda: stats_of(publisher, mqtt_broker.address).published == len(values), "published count")
     stats = stats_of(publisher, mqtt_broker.address)
@@ -101,8 +110,9 @@ time.sleep(600)
 
 def test_last_will_marks_a_killed_publisher_offline(mqtt_broker: Mosquitto) -> None:
     watcher = Subscriber(mqtt_broker.port, "jm/dying/status")
-    child = subprocess.Popen([sys.executable, "-c", DYING_PUBLISHER, mqtt_broker.address],
-                             stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", DYING_PUBLISHER, mqtt_broker.address], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "ready"
