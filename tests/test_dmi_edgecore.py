@@ -263,3 +263,22 @@ def test_fake_edgecore_limits_like_edgecore() -> None:
         finally:
             client.stop()
             state.fake.stop()
+
+
+def test_unconvertible_devices_are_reported_not_fatal() -> None:
+    """A malformed device in the MapperRegister reply becomes an error string; the good ones still arrive."""
+    with short_dir() as directory:
+        state = make_setup(directory)
+        broken = pb_device("broken")
+        broken.spec.deviceModelReference = ""
+        state.fake.set_devices([(pb_model(), pb_device()), (pb_model(), broken)])
+        state.fake.start()
+        state.client.start()
+        try:
+            assert state.fake.wait_for(lambda: state.registrations.count() == 1)
+            models, devices, errors = state.registrations.calls[0]
+            assert [d.name for d in devices] == ["xavier"] and len(models) == 1
+            assert len(errors) == 1 and "default/broken: spec.deviceModelReference is empty" in errors[0]
+        finally:
+            state.client.stop()
+            state.fake.stop()

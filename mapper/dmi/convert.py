@@ -261,3 +261,25 @@ def device_to_pb(device: Device, twins: Sequence[TwinValue]) -> pb.Device:
     message.status.reportToCloud = device.state_report_to_cloud
     message.status.reportCycle = device.state_report_cycle_ms
     return message
+
+
+def register_reply_to_model(
+    reply: pb.MapperRegisterResponse,
+) -> tuple[list[DeviceModel], list[Device], list[str]]:
+    """Models and devices from a MapperRegister reply, plus one message per item that failed to convert."""
+    models: dict[tuple[str, str], DeviceModel] = {}
+    devices: list[Device] = []
+    errors: list[str] = []
+    for model_message in reply.modelList:
+        try:
+            model = model_from_pb(model_message)
+        except DeviceRejected as exc:
+            errors.append(str(exc))
+            continue
+        models[model.key] = model
+    for device_message in reply.deviceList:
+        try:
+            devices.append(device_from_pb(device_message))
+        except DeviceRejected as exc:
+            errors.append(str(exc))
+    return list(models.values()), devices, errors

@@ -15,7 +15,7 @@ import grpc
 from mapper.dmi import convert
 from mapper.dmi.generated import api_pb2 as pb
 from mapper.dmi.generated import api_pb2_grpc as pb_grpc
-from mapper.model import Device, DeviceModel, DeviceRejected, TwinValue
+from mapper.model import Device, DeviceModel, TwinValue
 
 log = logging.getLogger(__name__)
 
@@ -86,28 +86,6 @@ def _socket_identity(path: str) -> SocketIdentity | None:
     except OSError:
         return None
     return (info.st_dev, info.st_ino, info.st_ctime_ns)
-
-
-def convert_register_reply(
-    reply: pb.MapperRegisterResponse,
-) -> tuple[list[DeviceModel], list[Device], list[str]]:
-    """Models and devices from a MapperRegister reply, plus one message per item that failed to convert."""
-    models: dict[tuple[str, str], DeviceModel] = {}
-    devices: list[Device] = []
-    errors: list[str] = []
-    for model_message in reply.modelList:
-        try:
-            model = convert.model_from_pb(model_message)
-        except DeviceRejected as exc:
-            errors.append(str(exc))
-            continue
-        models[model.key] = model
-    for device_message in reply.deviceList:
-        try:
-            devices.append(convert.device_from_pb(device_message))
-        except DeviceRejected as exc:
-            errors.append(str(exc))
-    return list(models.values()), devices, errors
 
 
 class EdgeCoreClient:
@@ -265,7 +243,7 @@ class EdgeCoreClient:
         self._observe("MapperRegister", "OK")
         self._socket_seen = identity
         self._registered.set()
-        models, devices, errors = convert_register_reply(reply)
+        models, devices, errors = convert.register_reply_to_model(reply)
         log.info("registered with EdgeCore as %s: %d device(s)", self._identity.name, len(devices))
         try:
             self._on_registered(models, devices, errors)
