@@ -1,12 +1,12 @@
-"""MQTT publishing: one long-lived paho client per broker, a bounded outage queue, exact counters.
+"""MQTT publishing: one long-lived paho client per broker (the only module importing paho).
 
-Delivery rules (details in docs/mqtt.md):
+Delivery rules (details in docs/mqtt.md, bookkeeping in mapper/mqtt_delivery.py):
 - QoS 1/2 messages wait in a per-broker queue of `queue_size` while the broker is unreachable; when the
   queue is full the OLDEST waiting message is dropped and counted. After reconnect they go out in order.
 - At most INFLIGHT_WINDOW QoS 1/2 messages are handed to paho unacknowledged; paho keeps those across a
   reconnect and re-sends them (at-least-once: a message whose ack was lost may arrive twice).
-- QoS 0 messages are sent only while connected; otherwise (or when paho loses them with a broken socket)
-  they are dropped and counted.
+- QoS 0 messages are dropped and counted while the broker is down (and when paho loses them with a
+  broken socket).
 `publish()` never blocks on the network and never raises: network work runs on background threads.
 """
 
@@ -17,15 +17,15 @@ import math
 import threading
 import time
 import zlib
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessageInfo
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from mapper.mqtt_delivery import INFLIGHT_WINDOW, BrokerStats, DeliveryBook, Outgoing
 from mapper.mqtt_format import (
     PropertyValue,
     canonical_address,
@@ -46,36 +46,12 @@ __all__ = [
 ]
 
 LOG = logging.getLogger(__name__)
-INFLIGHT_WINDOW = 20
 ONLINE = b"online"
 OFFLINE = b"offline"
 
 
-@dataclass(frozen=True)
-class BrokerStats:
-    """Counters of one broker: messages acknowledged (QoS 0: written), waiting, dropped; errors seen."""
-
-    connected: bool
-    published: int
-    queued: int
-    dropped: int
-    errors: int
-    last_error: str = ""
-    last_error_at: float | None = None
-
-
-@dataclass(frozen=True)
-class _Outgoing:
-    """One message waiting for its broker."""
-
-    topic: str
-    payload: bytes
-    qos: int
-    retain: bool
-
-
 class _BrokerLink:
-    """One broker: its paho client, outage queue, sender thread and counters."""
+    """One broker: its paho client, its sender thread and its delivery book."""
 
     def __init__(
         self,
@@ -89,21 +65,8 @@ class _BrokerLink:
     ) -> None:
         self.address = address
         self._settings = settings
-        self._clock = clock
         self._status_topic = settings.status_topic_for(node)
-        self._cond = threading.Condition()
-        self._waiting: deque[_Outgoing] = deque()
-        self._unacked: set[int] = set()  # mids of QoS>0 data messages handed to paho
-        self._early_acks: set[int] = set()  # acks that arrived before their mid was registered
-        self._status_mids: set[int] = set()
-        self._qos0: dict[int, MQTTMessageInfo] = {}  # QoS 0 mids handed to paho, not yet written
-        self._connected = False
-        self._down = False  # a connection attempt failed or was lost (not just "still connecting")
-        self._stopping = False
-        self._published = self._dropped = self._errors = 0
-        self._last_error = ""
-        self._last_error_at: float | None = None
-        self._error_logged = False
+        self.book = DeliveryBook(settings.queue_size, clock)
         self._client = self._build_client(host, port, tls, node)
         self._sender = threading.Thread(target=self._send_loop, name=f"mqtt-send {address}", daemon=True)
         self._sender.start()
@@ -119,7 +82,7 @@ class _BrokerLink:
             protocol=MQTTProtocolVersion.MQTTv311,
             clean_session=True,
         )
-        client.max_inflight_messages_set(INFLIGHT_WINDOW + 12)
+        client.max_inflight_messages_set(INFLIGHT_WINDOW + 12)  # room for status messages on top
         client.reconnect_delay_set(math.ceil(settings.backoff_initial), math.ceil(settings.backoff_max))
         if settings.username is not None:
             client.username_pw_set(settings.username, settings.password)
@@ -141,81 +104,37 @@ class _BrokerLink:
 
     def record_error(self, message: str, *, always_log: bool = False) -> None:
         """Count an error; log the first of a streak at ERROR (repeats at DEBUG until reconnected)."""
-        with self._cond:
-            self._errors += 1
-            self._last_error, self._last_error_at = message, self._clock()
-            first = not self._error_logged
-            self._error_logged = True
-        LOG.log(
-            logging.ERROR if first or always_log else logging.DEBUG,
-            "MQTT broker %s: %s",
-            self.address,
-            message,
-        )
+        first = self.book.record_error(message)
+        level = logging.ERROR if first or always_log else logging.DEBUG
+        LOG.log(level, "MQTT broker %s: %s", self.address, message)
 
-    def submit(self, message: _Outgoing) -> None:
-        """Queue a message for the sender thread; never blocks on I/O. Full queue: drop the oldest."""
-        with self._cond:
-            if self._stopping or (self._down and (message.qos == 0 or self._settings.queue_size == 0)):
-                self._dropped += 1
-                return
-            self._waiting.append(message)
-            while len(self._waiting) > max(self._settings.queue_size, 1):
-                self._waiting.popleft()
-                self._dropped += 1
-            self._cond.notify_all()
+    def submit(self, message: Outgoing) -> None:
+        """Queue a message for the sender thread; never blocks on I/O."""
+        self.book.submit(message)
 
     def reject(self, problem: str) -> None:
         """Count a message that cannot be sent at all (bad topic or QoS)."""
-        with self._cond:
-            self._dropped += 1
+        self.book.count_dropped()
         self.record_error(f"message dropped: {problem}", always_log=True)
 
-    def _ready(self) -> bool:
-        """Whether the sender may hand the next message to paho; caller holds the lock."""
-        return self._connected and bool(self._waiting) and len(self._unacked) < INFLIGHT_WINDOW
-
     def _send_loop(self) -> None:
-        """Move waiting messages to paho while connected, keeping the unacknowledged window small."""
-        while True:
-            with self._cond:
-                while not self._stopping and not self._ready():
-                    self._cond.wait(1.0)
-                if self._stopping:
-                    return
-                message = self._waiting.popleft()
-            self._hand_to_paho(message)
-
-    def _hand_to_paho(self, message: _Outgoing) -> None:
-        """Publish through paho and register the result; runs without holding our lock."""
-        try:
-            info = self._client.publish(message.topic, message.payload, message.qos, message.retain)
-        except (ValueError, OSError) as error:
-            with self._cond:
-                self._dropped += 1
-            self.record_error(f"publish to {message.topic!r} failed: {error}", always_log=True)
-            return
-        with self._cond:
-            if message.qos == 0 and info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                self._dropped += 1
-            elif info.mid in self._early_acks:
-                self._early_acks.discard(info.mid)
-                self._published += 1
-            elif message.qos == 0:
-                self._qos0[info.mid] = info
-            else:  # also MQTT_ERR_NO_CONN: paho keeps QoS>0 messages and re-sends them after reconnect
-                self._unacked.add(info.mid)
+        """Hand waiting messages to paho while connected, keeping the unacknowledged window small."""
+        while (message := self.book.next_to_send()) is not None:
+            try:
+                info = self._client.publish(message.topic, message.payload, message.qos, message.retain)
+            except (ValueError, OSError) as error:
+                self.book.count_dropped()
+                self.record_error(f"publish to {message.topic!r} failed: {error}", always_log=True)
+                continue
+            # MQTT_ERR_NO_CONN for QoS 1/2: paho keeps the message and re-sends it after reconnect.
+            self.book.record_handoff(message, info.mid, info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS, info)
 
     def _publish_status(self, payload: bytes) -> MQTTMessageInfo | None:
         """Publish the retained status (online/offline) if a status topic is configured."""
         if not self._status_topic:
             return None
         info = self._client.publish(self._status_topic, payload, qos=1, retain=True)
-        with self._cond:
-            if info.mid in self._early_acks:
-                self._early_acks.discard(info.mid)
-            else:
-                self._status_mids.add(info.mid)
+        self.book.record_status(info.mid)
         return info
 
     def _on_connect(
@@ -223,89 +142,37 @@ class _BrokerLink:
     ) -> None:
         """Broker answered CONNACK: on success announce online and let the sender drain the queue."""
         if reason.is_failure:
-            with self._cond:
-                self._mark_down()
+            self.book.mark_down()
             self.record_error(f"connection refused: {reason}")
             return
         LOG.info("MQTT broker %s: connected", self.address)
         self._publish_status(ONLINE)
-        with self._cond:
-            self._connected, self._down = True, False
-            self._error_logged = False
-            self._cond.notify_all()
+        self.book.mark_connected()
 
     def _on_connect_fail(self, _client: Client, _userdata: Any) -> None:
         """TCP/TLS connection attempt failed; paho retries with backoff."""
-        with self._cond:
-            self._mark_down()
+        self.book.mark_down()
         self.record_error("cannot connect (broker unreachable or TLS failed); retrying with backoff")
 
     def _on_disconnect(
         self, _client: Client, _userdata: Any, _flags: DisconnectFlags, reason: ReasonCode, _properties: Any
     ) -> None:
-        """Connection lost or closed: QoS>0 messages wait in the queue from now on."""
-        with self._cond:
-            was_connected = self._connected
-            self._mark_down()
-        if was_connected and not self._stopping:
+        """Connection lost or closed: QoS 1/2 messages wait in the queue from now on."""
+        if self.book.mark_down() and not self.book.stopping:
             self.record_error(f"disconnected ({reason}); reconnecting with backoff")
 
-    def _mark_down(self) -> None:
-        """The broker is unreachable: QoS 0 messages are dropped from now on; caller holds the lock."""
-        self._connected, self._down = False, True
-        kept = deque(m for m in self._waiting if m.qos)
-        self._dropped += len(self._waiting) - len(kept)
-        self._waiting = kept
-
-    def _on_publish(
-        self, _client: Client, _userdata: Any, mid: int, _reason: ReasonCode, _properties: Any
-    ) -> None:
-        """Broker acknowledged a QoS>0 message, or paho wrote a QoS 0 one to the socket."""
-        with self._cond:
-            if mid in self._unacked or mid in self._qos0:
-                self._unacked.discard(mid)
-                self._qos0.pop(mid, None)
-                self._published += 1
-                self._cond.notify_all()
-            elif mid in self._status_mids:
-                self._status_mids.discard(mid)
-            else:  # paho was faster than our registration of this mid
-                self._early_acks.add(mid)
-
-    def _settle_qos0(self) -> None:
-        """Count QoS 0 messages that paho lost with a broken socket (it marks them failed, no callback)."""
-        for mid, info in list(self._qos0.items()):
-            try:
-                info.is_published()
-            except (RuntimeError, ValueError):
-                del self._qos0[mid]
-                self._dropped += 1
+    def _on_publish(self, _client: Client, _userdata: Any, mid: int, _reason: ReasonCode, _properties: Any) -> None:
+        """Broker acknowledged a QoS 1/2 message, or paho wrote a QoS 0 one to the socket."""
+        self.book.record_ack(mid)
 
     def stats(self) -> BrokerStats:
         """A consistent snapshot of this broker's counters."""
-        with self._cond:
-            self._settle_qos0()
-            return BrokerStats(
-                self._connected,
-                self._published,
-                len(self._waiting) + len(self._unacked),
-                self._dropped,
-                self._errors,
-                self._last_error,
-                self._last_error_at,
-            )
+        return self.book.stats()
 
     def close(self, timeout: float) -> None:
         """Flush for up to `timeout` s, publish retained offline, disconnect and stop the threads."""
         deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._connected and (self._waiting or self._unacked) and time.monotonic() < deadline:
-                self._cond.wait(0.05)
-            self._stopping = True
-            self._dropped += len(self._waiting)
-            self._waiting.clear()
-            connected = self._connected
-            self._cond.notify_all()
+        connected = self.book.stop(timeout)
         self._sender.join(timeout=max(deadline - time.monotonic(), 0.1))
         if connected:
             try:
@@ -341,7 +208,7 @@ class MqttPublisher:
             if problem is not None:
                 link.reject(problem)
                 return
-            link.submit(_Outgoing(topic, bytes(payload), qos, bool(retain)))
+            link.submit(Outgoing(topic, bytes(payload), qos, bool(retain)))
         except Exception as error:  # the sampling loop must never see an MQTT failure
             self._count_broken(address, f"{type(error).__name__}: {error}")
 

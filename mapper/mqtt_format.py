@@ -48,14 +48,10 @@ def normalise_address(address: str) -> tuple[str, int, bool]:
         scheme, rest = "", text
     scheme = scheme.lower()
     if scheme and scheme not in _PLAIN_SCHEMES | _TLS_SCHEMES:
-        raise ValueError(
-            f"MQTT address {address!r}: scheme {scheme!r} is not one of tcp, mqtt, ssl, tls, mqtts"
-        )
+        raise ValueError(f"MQTT address {address!r}: scheme {scheme!r} is not one of tcp, mqtt, ssl, tls, mqtts")
     rest = rest.rstrip("/")
     if "/" in rest or "@" in rest or "?" in rest:
-        raise ValueError(
-            f"MQTT address {address!r} must be scheme://host:port (credentials go in the mqtt config)"
-        )
+        raise ValueError(f"MQTT address {address!r} must be scheme://host:port (credentials go in the mqtt config)")
     host, port = _split_host_port(rest, address)
     tls = scheme in _TLS_SCHEMES if scheme else port == TLS_PORT
     return host, port if port is not None else (TLS_PORT if tls else PLAIN_PORT), tls

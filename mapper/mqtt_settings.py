@@ -233,9 +233,7 @@ def parse_mqtt_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> tuple
         problems,
     )
     if backoff_max < backoff_initial:
-        problems.add(
-            "backoff_max", f"({backoff_max}) must not be smaller than backoff_initial ({backoff_initial})."
-        )
+        problems.add("backoff_max", f"({backoff_max}) must not be smaller than backoff_initial ({backoff_initial}).")
         backoff_max = backoff_initial
     settings = MqttSettings(
         client_id_prefix=prefix,
@@ -245,9 +243,7 @@ def parse_mqtt_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> tuple
         keepalive=keepalive,
         queue_size=queue_size,
         status_topic=_template(raw, "status_topic", defaults.status_topic, frozenset({"node"}), problems),
-        device_topic=_template(
-            raw, "device_topic", None, frozenset({"namespace", "device", "node"}), problems
-        ),
+        device_topic=_template(raw, "device_topic", None, frozenset({"namespace", "device", "node"}), problems),
         backoff_initial=float(backoff_initial),
         backoff_max=float(backoff_max),
     )
