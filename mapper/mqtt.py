@@ -202,15 +202,19 @@ class MqttPublisher:
         """Send (or queue) one message; never blocks on the network, never raises."""
         try:
             link = self._link(address)
-            if link is None:
-                return
-            problem = topic_problem(topic) or (None if qos in (0, 1, 2) else f"QoS {qos!r} is not 0, 1 or 2")
-            if problem is not None:
-                link.reject(problem)
-                return
-            link.submit(Outgoing(topic, bytes(payload), qos, bool(retain)))
         except Exception as error:  # the sampling loop must never see an MQTT failure
             self._count_broken(address, f"{type(error).__name__}: {error}")
+            return
+        if link is None:
+            return
+        try:
+            problem = topic_problem(topic) or (None if qos in (0, 1, 2) else f"QoS {qos!r} is not 0, 1 or 2")
+            if problem is None:
+                link.submit(Outgoing(topic, bytes(payload), qos, bool(retain)))
+        except Exception as error:
+            problem = f"{type(error).__name__}: {error}"
+        if problem is not None:
+            link.reject(problem)
 
     def _link(self, address: str) -> _BrokerLink | None:
         """The broker link for `address`, created on first use; None (counted) when unusable or closed."""

@@ -232,6 +232,8 @@ def test_dead_or_malformed_addresses_never_block_or_raise(caplog: pytest.LogCapt
             for address in addresses:
                 publisher.publish(address, "t", b"x", 1, False)
             publisher.publish(closed_port, "bad/+/topic", b"x", 1, False)
+        publisher.publish(closed_port, "t", "not bytes", 1, False)  # type: ignore[arg-type]
+        publisher.publish(closed_port, "t", b"x", 7, False)
 
     try:
         worker = threading.Thread(target=publish_everything)
@@ -242,7 +244,8 @@ def test_dead_or_malformed_addresses_never_block_or_raise(caplog: pytest.LogCapt
         stats = publisher.broker_stats()
         dead = stats[canonical_address("127.0.0.1", int(closed_port.rsplit(":", 1)[1]), False)]
         assert (dead.connected, dead.queued) == (False, 2)
-        assert dead.dropped == 3 + 5  # 3 oldest of 5 queued + 5 wildcard topics
+        assert dead.dropped == 3 + 5 + 2  # 3 oldest of 5 queued, 5 wildcard topics, a str payload, a bad QoS
+        assert not any("not bytes" in key or "closed" in key for key in stats)
         for malformed in ("tcp://127.0.0.1:notaport", "ftp://host"):
             assert (stats[malformed].dropped, stats[malformed].errors) == (5, 5)
         errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
