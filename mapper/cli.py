@@ -1,0 +1,134 @@
+"""The `jetson-mapper` command line: run, demo, emulate, record."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+from mapper import __version__
+from mapper.config import ConfigError, HttpConfig, MapperConfig, SourceConfig, load_config
+
+EXIT_CONFIG = 2
+DEVICE_MODEL_DIR = Path(__file__).resolve().parent.parent / "device-model"
+DEMO_FILES = ("jetson-model.yaml", "jetson-xavier.yaml")
+
+log = logging.getLogger("mapper")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level, logging.INFO), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+def serve(config: MapperConfig) -> int:
+    """Run the mapper until a signal arrives."""
+    from mapper.app import MapperApp  # heavy imports only when serving
+
+    app = MapperApp(config)
+    try:
+        app.start()
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        app.stop()
+        return 1
+    try:
+        _wait_for_signal()
+    finally:
+        log.info("stopping")
+        app.stop()
+    return 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """`run --config FILE`: the mapper's normal mode."""
+    try:
+        config = load_config(Path(args.config))
+    except ConfigError as exc:
+        print(f"jetson-mapper: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    _setup_logging(config.log_level)
+    return serve(config)
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    """`demo`: the emulated Xavier NX and the bundled device model, no EdgeCore, no Jetson."""
+    from mapper.emulator.process import spawn_emulator
+
+    _setup_logging("INFO")
+    files = tuple(Path(args.device_model) / name for name in DEMO_FILES)
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        print(f"jetson-mapper: demo files not found: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_CONFIG
+    workdir = tempfile.mkdtemp(prefix="jm-demo-")
+    jtop_socket = os.path.join(workdir, "jtop.sock")
+    emulator = spawn_emulator(args.profile, jtop_socket, interval=1.0)
+    config = MapperConfig(
+        socket_path=os.path.join(workdir, "jetson.sock"),
+        source=SourceConfig(jtop_socket=jtop_socket, interval=1.0),
+        http=HttpConfig(address=args.address),
+        standalone_files=files,
+        node_name="demo-node",
+    )
+    config = replace(config, common=replace(config.common, http_port=args.http_port))
+    base = f"http://127.0.0.1:{args.http_port}"
+    print(
+        f"jetson-mapper demo: emulated board '{args.profile}' (jtop socket {jtop_socket})\n"
+        f"  metrics:  {base}/metrics\n"
+        f"  twin:     {base}/api/v1/device/default/jetson-xavier/gpu_usage\n"
+        f"  model:    {base}/api/v1/meta/model/default/jetson-xavier\n"
+        f"  health:   {base}/readyz\n"
+        "  Ctrl-C to stop.",
+        flush=True,
+    )
+    try:
+        return serve(config)
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All subcommands."""
+    from mapper.emulator.commands import add_emulate_parser, add_record_parser
+
+    parser = argparse.ArgumentParser(prog="jetson-mapper", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"jetson-mapper {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the mapper with a config file")
+    run.add_argument("--config", required=True, help="mapper config YAML")
+    run.set_defaults(func=run_command)
+    demo = commands.add_parser("demo", help="run the mapper against the built-in jtop emulator")
+    demo.add_argument("--profile", default="xavier-nx-jp5", help="emulator profile (default: xavier-nx-jp5)")
+    demo.add_argument("--http-port", type=int, default=7777)
+    demo.add_argument("--address", default="127.0.0.1", help="HTTP bind address (default: 127.0.0.1)")
+    demo.add_argument("--device-model", default=str(DEVICE_MODEL_DIR), help="folder with the demo YAML files")
+    demo.set_defaults(func=demo_command)
+    add_emulate_parser(commands)
+    add_record_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    # gRPC's C core logs fork() notices at info level whenever jtop runs a helper process; keep errors only.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))

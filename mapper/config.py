@@ -1,0 +1,280 @@
+"""Mapper configuration: the mapper-framework YAML keys plus jetson-mapper's own sections."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mapper.mqtt_settings import MqttSettings, parse_mqtt_settings
+
+DEFAULT_SOCKET = "/etc/kubeedge/jetson.sock"
+DEFAULT_EDGECORE_SOCK = "/etc/kubeedge/dmi.sock"
+DEFAULT_JTOP_SOCKET = "/run/jtop.sock"
+DEFAULT_HTTP_PORT = 7777
+
+KNOWN_SECTIONS = {
+    "grpc_server", "common", "source", "http", "dmi", "standalone", "mqtt", "control", "node_name", "log_level",
+}
+
+
+class ConfigError(ValueError):
+    """Every problem found in a config file, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class CommonConfig:
+    """The mapper-framework `common` section."""
+
+    name: str = "jetson-mapper"
+    version: str = "v1.0.0"
+    api_version: str = "v1.0.0"
+    protocol: str = "jetson"
+    address: str = "127.0.0.1"
+    edgecore_sock: str = DEFAULT_EDGECORE_SOCK
+    http_port: int = DEFAULT_HTTP_PORT
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Where and how often to read the board through jtop."""
+
+    jtop_socket: str = DEFAULT_JTOP_SOCKET
+    interval: float = 1.0
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """The HTTP server: metrics, health and the REST API."""
+
+    address: str = "0.0.0.0"
+    rest_write_enabled: bool = False
+    rest_write_token_file: str = "/var/run/secrets/jetson-mapper/token"
+
+
+@dataclass(frozen=True)
+class DmiConfig:
+    """Budget of DMI calls towards EdgeCore (EdgeCore allows 1 request/s for all mappers together)."""
+
+    max_request_rate: float = 0.5
+    burst: int = 5
+    call_deadline: float = 5.0
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    """How desired twin values are applied to the board."""
+
+    allow_reboot: bool = False
+    reapply_on_drift: bool = False
+    confirm_timeout: float = 15.0
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True)
+class MapperConfig:
+    """The whole, validated mapper configuration."""
+
+    socket_path: str = DEFAULT_SOCKET
+    common: CommonConfig = field(default_factory=CommonConfig)
+    source: SourceConfig = field(default_factory=SourceConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    dmi: DmiConfig = field(default_factory=DmiConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
+    standalone_files: tuple[Path, ...] = ()
+    node_name: str = ""
+    log_level: str = "INFO"
+
+    @property
+    def standalone(self) -> bool:
+        """True when Devices come from files instead of EdgeCore."""
+        return bool(self.standalone_files)
+
+
+class _Reader:
+    """Typed access to one YAML section that collects problems instead of raising."""
+
+    def __init__(self, section: str, raw: Any, problems: list[str]) -> None:
+        self.section = section
+        self.problems = problems
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            problems.append(f"{section}: must be a mapping, got {type(raw).__name__}")
+            raw = {}
+        self.raw: Mapping[str, Any] = raw
+
+    def _get(self, key: str, default: Any, kind: type | tuple[type, ...], convert: Callable[[Any], Any]) -> Any:
+        if key not in self.raw or self.raw[key] is None:
+            return default
+        value = self.raw[key]
+        if isinstance(value, bool) and kind is not bool:
+            self.problems.append(f"{self.section}.{key}: expected {_kind_name(kind)}, got a boolean")
+            return default
+        if not isinstance(value, kind):
+            self.problems.append(f"{self.section}.{key}: expected {_kind_name(kind)}, got {value!r}")
+            return default
+        try:
+            return convert(value)
+        except (TypeError, ValueError):
+            self.problems.append(f"{self.section}.{key}: expected {_kind_name(kind)}, got {value!r}")
+            return default
+
+    def text(self, key: str, default: str) -> str:
+        """A string value."""
+        return str(self._get(key, default, (str, int, float), str))
+
+    def number(self, key: str, default: float, minimum: float = 0.0, positive: bool = False) -> float:
+        """A number value with a lower bound."""
+        value = float(self._get(key, default, (int, float), float))
+        if value < minimum or (positive and value <= 0):
+            self.problems.append(f"{self.section}.{key}: must be {'> ' if positive else '>= '}{minimum}, got {value}")
+            return default
+        return value
+
+    def integer(self, key: str, default: int, minimum: int, maximum: int) -> int:
+        """An integer value within bounds."""
+        value = self._get(key, default, (int, str), _strict_int)
+        if not minimum <= value <= maximum:
+            self.problems.append(f"{self.section}.{key}: must be between {minimum} and {maximum}, got {value}")
+            return default
+        return int(value)
+
+    def flag(self, key: str, default: bool) -> bool:
+        """A boolean value."""
+        value = self.raw.get(key, default)
+        if not isinstance(value, bool):
+            self.problems.append(f"{self.section}.{key}: expected true or false, got {value!r}")
+            return default
+        return value
+
+
+def _strict_int(value: Any) -> int:
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(value)
+    return int(value)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConfig:
+    """Validate a parsed YAML document; raise ConfigError listing every problem."""
+    problems: list[str] = []
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError([f"the file must hold a mapping of sections, got {type(raw).__name__}"])
+    problems.extend(
+        f"{key}: unknown section (known: {', '.join(sorted(KNOWN_SECTIONS))})"
+        for key in raw if key not in KNOWN_SECTIONS
+    )
+    grpc = _Reader("grpc_server", raw.get("grpc_server"), problems)
+    common_r = _Reader("common", raw.get("common"), problems)
+    common = CommonConfig(
+        name=common_r.text("name", CommonConfig.name),
+        version=common_r.text("version", CommonConfig.version),
+        api_version=common_r.text("api_version", CommonConfig.api_version),
+        protocol=common_r.text("protocol", CommonConfig.protocol),
+        address=common_r.text("address", CommonConfig.address),
+        edgecore_sock=common_r.text("edgecore_sock", CommonConfig.edgecore_sock),
+        http_port=common_r.integer("http_port", DEFAULT_HTTP_PORT, 0, 65535),
+    )
+    if not common.protocol:
+        problems.append("common.protocol: must not be empty (Devices name it in spec.protocol.protocolName)")
+    socket_path = grpc.text("socket_path", DEFAULT_SOCKET)
+    for what, path in (("grpc_server.socket_path", socket_path), ("common.edgecore_sock", common.edgecore_sock)):
+        if not os.path.isabs(path):
+            problems.append(f"{what}: must be an absolute path, got {path!r}")
+        elif len(path.encode()) > 107:
+            problems.append(f"{what}: unix socket paths are limited to 107 bytes, got {len(path.encode())}")
+    source_r = _Reader("source", raw.get("source"), problems)
+    source = SourceConfig(
+        jtop_socket=source_r.text("jtop_socket", DEFAULT_JTOP_SOCKET),
+        interval=source_r.number("interval", 1.0, minimum=0.1),
+    )
+    http_r = _Reader("http", raw.get("http"), problems)
+    http = HttpConfig(
+        address=http_r.text("address", HttpConfig.address),
+        rest_write_enabled=http_r.flag("rest_write_enabled", False),
+        rest_write_token_file=http_r.text("rest_write_token_file", HttpConfig.rest_write_token_file),
+    )
+    dmi_r = _Reader("dmi", raw.get("dmi"), problems)
+    dmi = DmiConfig(
+        max_request_rate=dmi_r.number("max_request_rate", 0.5, positive=True),
+        burst=dmi_r.integer("burst", 5, 1, 100),
+        call_deadline=dmi_r.number("call_deadline", 5.0, positive=True),
+    )
+    if dmi.max_request_rate > 0.9:
+        problems.append(
+            f"dmi.max_request_rate: EdgeCore limits all DMI calls to 1 request/s; {dmi.max_request_rate} leaves "
+            "no room for other mappers (use at most 0.9)"
+        )
+    control_r = _Reader("control", raw.get("control"), problems)
+    control = ControlConfig(
+        allow_reboot=control_r.flag("allow_reboot", False),
+        reapply_on_drift=control_r.flag("reapply_on_drift", False),
+        confirm_timeout=control_r.number("confirm_timeout", 15.0, positive=True),
+        max_attempts=control_r.integer("max_attempts", 3, 1, 20),
+    )
+    mqtt_raw = raw.get("mqtt") or {}
+    if isinstance(mqtt_raw, Mapping):
+        mqtt, mqtt_problems = parse_mqtt_settings(mqtt_raw, env)
+        problems.extend(mqtt_problems)
+    else:
+        problems.append(f"mqtt: must be a mapping, got {type(mqtt_raw).__name__}")
+        mqtt = MqttSettings()
+    standalone_files = _standalone_files(raw.get("standalone"), base_dir, problems)
+    node_name = str(raw.get("node_name") or env.get("NODE_NAME") or socket.gethostname())
+    log_level = str(raw.get("log_level", "INFO")).upper()
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        problems.append(f"log_level: one of debug, info, warning, error; got {raw.get('log_level')!r}")
+        log_level = "INFO"
+    if problems:
+        raise ConfigError(problems)
+    return MapperConfig(
+        socket_path=socket_path, common=common, source=source, http=http, dmi=dmi, control=control,
+        mqtt=mqtt, standalone_files=standalone_files, node_name=node_name, log_level=log_level,
+    )
+
+
+def _standalone_files(raw: Any, base_dir: Path, problems: list[str]) -> tuple[Path, ...]:
+    """The Device/DeviceModel files of standalone mode, relative paths taken from the config's folder."""
+    if raw is None:
+        return ()
+    reader = _Reader("standalone", raw, problems)
+    files = reader.raw.get("files", [])
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        problems.append("standalone.files: must be a list of paths to Device/DeviceModel YAML files")
+        return ()
+    paths = tuple((base_dir / f).resolve() for f in files)
+    problems.extend(f"standalone.files: {p} does not exist" for p in paths if not p.is_file())
+    if not paths:
+        problems.append("standalone.files: list at least one DeviceModel and one Device file")
+    return paths
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> MapperConfig:
+    """Read and validate a config file; raise ConfigError with every problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"cannot read {path}: {exc.strerror or exc}"]) from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path} is not valid YAML: {exc}"]) from exc
+    return parse_config(raw, path.parent, os.environ if env is None else env)

@@ -1,0 +1,207 @@
+"""Prometheus exposition built from the latest readings; a scrape never calls jtop."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from mapper.runtime import Runtime
+
+DEVICE_LABELS = ("namespace", "device", "node")
+
+
+@dataclass(frozen=True)
+class Family:
+    """One metric family fed by reading keys matching a pattern; captured groups become labels."""
+
+    name: str
+    help: str
+    pattern: str
+    labels: tuple[str, ...] = ()
+    scale: float = 1.0
+
+    def matcher(self) -> re.Pattern[str]:
+        """The compiled, anchored key pattern."""
+        return re.compile(f"^{self.pattern}$")
+
+
+# Gauges read straight from flat reading keys: adding a reading to /metrics is one line here.
+FAMILIES: tuple[Family, ...] = (
+    Family("jetson_uptime_seconds", "Time since the board booted.", r"uptime"),
+    Family("jetson_cpu_usage_ratio", "CPU busy ratio averaged over online cores.", r"cpu\.usage", scale=0.01),
+    Family("jetson_cpu_core_usage_ratio", "CPU busy ratio of one core.", r"cpu\.core\.(\d+)\.usage",
+           ("core",), 0.01),
+    Family("jetson_cpu_core_frequency_hertz", "Current frequency of one CPU core.", r"cpu\.core\.(\d+)\.freq",
+           ("core",)),
+    Family("jetson_cpu_core_online", "1 when the CPU core is online.", r"cpu\.core\.(\d+)\.online", ("core",)),
+    Family("jetson_emc_usage_ratio", "External memory controller load ratio.", r"emc\.usage", scale=0.01),
+    Family("jetson_emc_frequency_hertz", "External memory controller frequency.", r"emc\.freq"),
+    Family("jetson_temperature_celsius", "Temperature of an online thermal zone.", r"temperature\.([^.]+)",
+           ("sensor",)),
+    Family("jetson_power_watts", "Instantaneous power of a rail.", r"power\.rail\.([^.]+)\.power", ("rail",)),
+    Family("jetson_power_average_watts", "Average power of a rail since the client connected.",
+           r"power\.rail\.([^.]+)\.avg", ("rail",)),
+    Family("jetson_rail_voltage_volts", "Voltage of a rail.", r"power\.rail\.([^.]+)\.voltage", ("rail",)),
+    Family("jetson_rail_current_amperes", "Current of a rail.", r"power\.rail\.([^.]+)\.current", ("rail",)),
+    Family("jetson_fan_speed_ratio", "Fan PWM duty ratio.", r"fan\.([^.]+)\.(\d+)\.speed", ("fan", "channel"), 0.01),
+    Family("jetson_fan_rpm", "Fan speed in rotations per minute.", r"fan\.([^.]+)\.(\d+)\.rpm", ("fan", "channel")),
+    Family("jetson_clocks_enabled", "1 when jetson_clocks pins the clocks at maximum.", r"jetson_clocks"),
+    Family("jetson_engine_online", "1 when a hardware engine is running.", r"engine\.[^.]+\.([^.]+)\.online",
+           ("engine",)),
+    Family("jetson_engine_frequency_hertz", "Frequency of a hardware engine.", r"engine\.[^.]+\.([^.]+)\.freq",
+           ("engine",)),
+    Family("jetson_processes", "Processes jtop tracks on the GPU.", r"processes\.count"),
+    Family("jetson_processes_cpu_ratio", "Summed CPU ratio of tracked processes.", r"processes\.cpu", scale=0.01),
+    Family("jetson_processes_gpu_memory_bytes", "Summed GPU memory of tracked processes.",
+           r"processes\.gpu_memory"),
+    Family("jetson_power_mode_id", "Id of the current nvpmodel power mode.", r"nvpmodel\.id"),
+)
+
+INFO_KEYS = ("model", "module", "soc", "jetpack", "l4t", "cuda_arch", "part_number", "codename", "serial")
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+def reading_gauges(readings: Mapping[str, Any], base: tuple[str, ...]) -> Iterator[Metric]:
+    """Every pattern family, plus the few that need more than one key."""
+    compiled = [(f, f.matcher()) for f in FAMILIES]
+    families = {f.name: GaugeMetricFamily(f.name, f.help, labels=(*DEVICE_LABELS, *f.labels)) for f in FAMILIES}
+    for key in sorted(readings):
+        number = _number(readings[key])
+        if number is None:
+            continue
+        for family, pattern in compiled:
+            match = pattern.match(key)
+            if match:
+                families[family.name].add_metric([*base, *match.groups()], number * family.scale)
+                break
+    yield from families.values()
+    yield from _composite(readings, base)
+
+
+def _composite(readings: Mapping[str, Any], base: tuple[str, ...]) -> Iterator[Metric]:
+    gpu = GaugeMetricFamily("jetson_gpu_usage_ratio", "GPU load ratio.", labels=(*DEVICE_LABELS, "gpu"))
+    freq = GaugeMetricFamily("jetson_gpu_frequency_hertz", "GPU frequency.", labels=(*DEVICE_LABELS, "gpu"))
+    name = str(readings.get("gpu.name", "gpu"))
+    if _number(readings.get("gpu.usage")) is not None:
+        gpu.add_metric([*base, name], float(readings["gpu.usage"]) * 0.01)
+    if _number(readings.get("gpu.freq")) is not None:
+        freq.add_metric([*base, name], float(readings["gpu.freq"]))
+    yield gpu
+    yield freq
+    for metric, what in (("used", "Used"), ("total", "Total"), ("cached", "Cached")):
+        family = GaugeMetricFamily(f"jetson_memory_{metric}_bytes", f"{what} memory.",
+                                   labels=(*DEVICE_LABELS, "memory"))
+        for memory in ("ram", "swap"):
+            number = _number(readings.get(f"{memory}.{metric}"))
+            if number is not None:
+                family.add_metric([*base, memory], number)
+        yield family
+    total = GaugeMetricFamily("jetson_power_input_watts", "Total input power of the board.",
+                              labels=(*DEVICE_LABELS, "source"))
+    if _number(readings.get("power.total")) is not None:
+        total.add_metric([*base, str(readings.get("power.total.source", "sum"))], float(readings["power.total"]))
+    yield total
+    profile = GaugeMetricFamily("jetson_fan_profile", "Active fan profile (1 for the active one).",
+                                labels=(*DEVICE_LABELS, "fan", "profile"))
+    if "fan.profile" in readings:
+        profile.add_metric([*base, str(readings.get("fan.name", "fan")), str(readings["fan.profile"])], 1.0)
+    yield profile
+    info = GaugeMetricFamily("jetson_info", "Board facts; always 1.", labels=(*DEVICE_LABELS, *INFO_KEYS))
+    if any(f"board.{k}" in readings for k in INFO_KEYS):
+        info.add_metric([*base, *(str(readings.get(f"board.{k}", "")) for k in INFO_KEYS)], 1.0)
+    yield info
+
+
+def power_mode(snapshot: Mapping[str, Any] | None, readings: Mapping[str, Any],
+               base: tuple[str, ...]) -> Metric:
+    """A state set over the board's power modes: 1 for the current one."""
+    family = GaugeMetricFamily("jetson_power_mode", "Current nvpmodel power mode (state set).",
+                               labels=(*DEVICE_LABELS, "mode"))
+    nvp = (snapshot or {}).get("nvpmodel")
+    current = readings.get("nvpmodel.name")
+    modes = [str(m) for m in nvp.get("models", [])] if isinstance(nvp, Mapping) else []
+    if current is not None and str(current) not in modes:
+        modes.append(str(current))
+    for mode in modes:
+        family.add_metric([*base, mode], 1.0 if mode == current else 0.0)
+    return family
+
+
+class MapperCollector(Collector):
+    """Collects from the runtime's last sample; cheap and side-effect free."""
+
+    def __init__(self, runtime: Runtime, node: str,
+                 extra: Callable[[], Iterable[Metric]] | None = None) -> None:
+        self._runtime = runtime
+        self._node = node
+        self._extra = extra
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield every family for every running device, then mapper health."""
+        runtime = self._runtime
+        readings = runtime.readings if runtime.state() != "offline" else {}
+        snapshot = runtime.snapshot
+        devices = runtime.registry.devices()
+        merged: dict[str, Metric] = {}
+        for running in devices:
+            base = (running.key[0], running.key[1], self._node)
+            families = [*reading_gauges(readings, base), power_mode(snapshot, readings, base)]
+            for family in families:
+                if family.name in merged:
+                    merged[family.name].samples.extend(family.samples)
+                else:
+                    merged[family.name] = family
+        yield from merged.values()
+        yield from self._control_metrics()
+        yield from self._health(len(devices))
+        if self._extra is not None:
+            yield from self._extra()
+
+    def _control_metrics(self) -> Iterator[Metric]:
+        converged = GaugeMetricFamily("jetson_property_converged",
+                                      "1 when the board shows the desired value of a writable property.",
+                                      labels=(*DEVICE_LABELS, "property"))
+        drift = CounterMetricFamily("jetson_property_drift", "Times the board left a reached desired value.",
+                                    labels=(*DEVICE_LABELS, "property"))
+        failures = CounterMetricFamily("jetson_setter_failures", "Desired values the mapper gave up on.",
+                                       labels=(*DEVICE_LABELS, "property"))
+        for status in self._runtime.controller.statuses():
+            labels = [status.device[0], status.device[1], self._node, status.prop]
+            converged.add_metric(labels, 1.0 if status.state == "converged" else 0.0)
+            drift.add_metric(labels, status.drift_count)
+            failures.add_metric(labels, status.failures)
+        yield from (converged, drift, failures)
+
+    def _health(self, device_count: int) -> Iterator[Metric]:
+        health = self._runtime.health
+        node = [self._node]
+        up = GaugeMetricFamily("jetson_mapper_source_up", "1 while the jtop service delivers samples.",
+                               labels=["node"])
+        up.add_metric(node, 1.0 if health.source_up else 0.0)
+        last = GaugeMetricFamily("jetson_mapper_last_sample_timestamp_seconds",
+                                 "Unix time of the last jtop sample.", labels=["node"])
+        last.add_metric(node, health.last_sample_wall)
+        devices = GaugeMetricFamily("jetson_mapper_devices", "Devices the mapper runs.", labels=["node"])
+        devices.add_metric(node, device_count)
+        reports = CounterMetricFamily("jetson_mapper_reports", "Twin reports EdgeCore accepted.",
+                                      labels=["namespace", "device", "node"])
+        for (namespace, name), count in sorted((health.reports_ok or Counter()).items()):
+            reports.add_metric([namespace, name, self._node], count)
+        errors = CounterMetricFamily("jetson_mapper_sink_errors", "Deliveries that failed, by sink.",
+                                     labels=["node", "sink"])
+        for sink in ("dmi", "mqtt"):
+            errors.add_metric([self._node, sink], (health.sink_errors or Counter())[sink])
+        yield from (up, last, devices, reports, errors)
