@@ -109,13 +109,9 @@ def test_daemonset_matches_the_config_and_the_edge(rendered: dict[str, list[dict
     (container,) = pod["containers"]
     assert pod["hostNetwork"] is True and pod["dnsPolicy"] == "ClusterFirstWithHostNet"
     assert pod["nodeSelector"]["nvidia.com/jetson"] == "true"
-    (term,) = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
-        "nodeSelectorTerms"
-    ]
+    (term,) = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     assert {"key": "node-role.kubernetes.io/edge", "operator": "Exists"} in term["matchExpressions"]
-    assert {"key": "node-role.kubernetes.io/edge", "operator": "Exists", "effect": "NoSchedule"} in pod[
-        "tolerations"
-    ]
+    assert {"key": "node-role.kubernetes.io/edge", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert pod["automountServiceAccountToken"] is False
     security = container["securityContext"]
@@ -135,10 +131,7 @@ def test_daemonset_matches_the_config_and_the_edge(rendered: dict[str, list[dict
     for path in (config["grpc_server"]["socket_path"], config["common"]["edgecore_sock"]):
         assert Path(mounts["kubeedge-sockets"]["mountPath"]) == Path(path).parent
     assert volumes["kubeedge-sockets"]["hostPath"] == {"path": "/etc/kubeedge", "type": "DirectoryOrCreate"}
-    assert (
-        mounts["jtop-sock"]["mountPath"] == config["source"]["jtop_socket"]
-        and mounts["jtop-sock"]["readOnly"]
-    )
+    assert mounts["jtop-sock"]["mountPath"] == config["source"]["jtop_socket"] and mounts["jtop-sock"]["readOnly"]
     assert volumes["jtop-sock"]["hostPath"] == {"path": "/run/jtop.sock", "type": "Socket"}
     assert volumes["config"]["configMap"]["name"] == one(objects, "ConfigMap")["metadata"]["name"]
     args = container["args"]
@@ -202,14 +195,8 @@ def test_prometheus_rules_pass_promtool_and_their_unit_tests(
 
 
 def test_promtool_rule_tests_can_fail(rendered: dict[str, list[dict[str, Any]]], workdir: Path) -> None:
-    promtool_check_rules(
-        one(rendered["base"], "PrometheusRule")["spec"]["groups"], workdir, "jetson-mapper-rules.yaml"
-    )
-    broken = (
-        (DEPLOY / "tests" / "rules-test.yaml")
-        .read_text(encoding="utf-8")
-        .replace("value: 1250", "value: 1.25")
-    )
+    promtool_check_rules(one(rendered["base"], "PrometheusRule")["spec"]["groups"], workdir, "jetson-mapper-rules.yaml")
+    broken = (DEPLOY / "tests" / "rules-test.yaml").read_text(encoding="utf-8").replace("value: 1250", "value: 1.25")
     (workdir / "rules-test.yaml").write_text(broken, encoding="utf-8")
     with pytest.raises(AssertionError, match="FAILED"):
         run(tool("promtool"), "test", "rules", "rules-test.yaml", cwd=workdir)
@@ -257,9 +244,7 @@ def test_node_exporter_patch_lets_kubesphere_node_exporter_onto_edge_nodes(workd
     patched = one(render(workdir), "DaemonSet")
     kubernetes_validate.validate(patched, "1.26", strict=True)
     pod = patched["spec"]["template"]["spec"]
-    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
-        "nodeSelectorTerms"
-    ]
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     expressions = [e for t in terms for e in t["matchExpressions"]]
     assert all(e["key"] != "node-role.kubernetes.io/edge" for e in expressions)
     assert (pod["dnsPolicy"], pod["hostNetwork"]) == ("ClusterFirstWithHostNet", True)

@@ -75,8 +75,7 @@ def test_state_report_patch_is_valid_on_1_23_only() -> None:
 def test_model_properties_equal_the_catalogue() -> None:
     catalogue = importlib.import_module("mapper.catalogue").CATALOGUE
     declared = {
-        p["name"]: (p["type"], p.get("unit", ""), p["accessMode"] == "ReadWrite")
-        for p in model()["spec"]["properties"]
+        p["name"]: (p["type"], p.get("unit", ""), p["accessMode"] == "ReadWrite") for p in model()["spec"]["properties"]
     }
     expected = {entry.name: (entry.type, entry.unit, entry.writable) for entry in catalogue}
     assert declared == expected
@@ -111,9 +110,7 @@ def test_device_fits_the_model_and_the_mapper(path: Path) -> None:
                 assert declared["accessMode"] == "ReadWrite", f"{prop['name']} is ReadOnly"
             mqtt = prop.get("pushMethod", {}).get("mqtt")
             if mqtt:
-                topic = (
-                    f"jetson/{device['metadata']['namespace']}/{device['metadata']['name']}/{prop['name']}"
-                )
+                topic = f"jetson/{device['metadata']['namespace']}/{device['metadata']['name']}/{prop['name']}"
                 assert (mqtt["address"], mqtt["topic"], mqtt["qos"]) == ("tcp://127.0.0.1:1883", topic, 1)
         for method in spec.get("methods", []):
             assert set(method["propertyNames"]) <= set(names), method["name"]
