@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from dashboard import dashboard_queries, load_dashboard, panels, raw_queries
 from deploy_support import SPEC_METRICS, metric_names, promtool_check_rules
-
-
-@pytest.fixture
-def workdir() -> Iterator[Path]:
-    """A short-lived scratch directory."""
-    path = Path(tempfile.mkdtemp(prefix="jm"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def as_rule_groups(queries: list[str]) -> list[dict[str, object]]:
@@ -26,16 +15,16 @@ def as_rule_groups(queries: list[str]) -> list[dict[str, object]]:
     return [{"name": "dashboard-queries", "rules": rules}]
 
 
-def test_every_panel_query_is_valid_promql(workdir: Path) -> None:
+def test_every_panel_query_is_valid_promql(tmp_path: Path) -> None:
     queries = dashboard_queries()
     assert len(queries) >= 15
     assert all("$" not in q for q in queries)
-    promtool_check_rules(as_rule_groups(queries), workdir)
+    promtool_check_rules(as_rule_groups(queries), tmp_path)
 
 
-def test_promtool_rejects_a_broken_query(workdir: Path) -> None:
+def test_promtool_rejects_a_broken_query(tmp_path: Path) -> None:
     with pytest.raises(AssertionError, match="check rules"):
-        promtool_check_rules(as_rule_groups(["sum by (node (jetson_mapper_source_up)"]), workdir)
+        promtool_check_rules(as_rule_groups(["sum by (node (jetson_mapper_source_up)"]), tmp_path)
 
 
 def test_queries_use_only_spec_metric_names() -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +44,6 @@ def one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
 def rendered() -> dict[str, list[dict[str, Any]]]:
     """Every kustomization, rendered once, keyed by its path under deploy/."""
     return {str(d.relative_to(DEPLOY)): render(d) for d in KUSTOMIZE_DIRS}
-
-
-@pytest.fixture
-def workdir() -> Iterator[Path]:
-    """A short-lived scratch directory."""
-    path = Path(tempfile.mkdtemp(prefix="jm"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_every_overlay_is_there() -> None:
@@ -159,14 +149,14 @@ def test_service_and_servicemonitor_meet(rendered: dict[str, list[dict[str, Any]
 
 
 def test_prometheus_rules_pass_promtool_and_their_unit_tests(
-    rendered: dict[str, list[dict[str, Any]]], workdir: Path
+    rendered: dict[str, list[dict[str, Any]]], tmp_path: Path
 ) -> None:
     rule = one(rendered["base"], "PrometheusRule")
     assert rule["apiVersion"] == "monitoring.coreos.com/v1"
     groups = rule["spec"]["groups"]
-    promtool_check_rules(groups, workdir, "jetson-mapper-rules.yaml")
-    shutil.copy(DEPLOY / "tests" / "rules-test.yaml", workdir / "rules-test.yaml")
-    output = run(tool("promtool"), "test", "rules", "rules-test.yaml", cwd=workdir)
+    promtool_check_rules(groups, tmp_path, "jetson-mapper-rules.yaml")
+    shutil.copy(DEPLOY / "tests" / "rules-test.yaml", tmp_path / "rules-test.yaml")
+    output = run(tool("promtool"), "test", "rules", "rules-test.yaml", cwd=tmp_path)
     assert "SUCCESS" in output
     rules = [r for g in groups for r in g["rules"]]
     alerts = {r["alert"] for r in rules if "alert" in r}
@@ -194,12 +184,14 @@ def test_prometheus_rules_pass_promtool_and_their_unit_tests(
         assert used and used <= SPEC_METRICS, (r.get("alert") or r.get("record"), used - SPEC_METRICS)
 
 
-def test_promtool_rule_tests_can_fail(rendered: dict[str, list[dict[str, Any]]], workdir: Path) -> None:
-    promtool_check_rules(one(rendered["base"], "PrometheusRule")["spec"]["groups"], workdir, "jetson-mapper-rules.yaml")
+def test_promtool_rule_tests_can_fail(rendered: dict[str, list[dict[str, Any]]], tmp_path: Path) -> None:
+    promtool_check_rules(
+        one(rendered["base"], "PrometheusRule")["spec"]["groups"], tmp_path, "jetson-mapper-rules.yaml"
+    )
     broken = (DEPLOY / "tests" / "rules-test.yaml").read_text(encoding="utf-8").replace("value: 1250", "value: 1.25")
-    (workdir / "rules-test.yaml").write_text(broken, encoding="utf-8")
+    (tmp_path / "rules-test.yaml").write_text(broken, encoding="utf-8")
     with pytest.raises(AssertionError, match="FAILED"):
-        run(tool("promtool"), "test", "rules", "rules-test.yaml", cwd=workdir)
+        run(tool("promtool"), "test", "rules", "rules-test.yaml", cwd=tmp_path)
 
 
 def test_kubeedge_overlay_needs_no_operator(rendered: dict[str, list[dict[str, Any]]]) -> None:
@@ -234,14 +226,14 @@ def test_kubesphere_cluster_fixes_expose_prometheus(rendered: dict[str, list[dic
     assert [p["nodePort"] for p in service["spec"]["ports"]] == [32143]
 
 
-def test_node_exporter_patch_lets_kubesphere_node_exporter_onto_edge_nodes(workdir: Path) -> None:
-    shutil.copy(NODE_EXPORTER_FIXTURE, workdir / "node-exporter.yaml")
-    shutil.copy(NODE_EXPORTER_PATCH, workdir / "patch.yaml")
-    (workdir / "kustomization.yaml").write_text(
+def test_node_exporter_patch_lets_kubesphere_node_exporter_onto_edge_nodes(tmp_path: Path) -> None:
+    shutil.copy(NODE_EXPORTER_FIXTURE, tmp_path / "node-exporter.yaml")
+    shutil.copy(NODE_EXPORTER_PATCH, tmp_path / "patch.yaml")
+    (tmp_path / "kustomization.yaml").write_text(
         "resources: [node-exporter.yaml]\npatches: [{path: patch.yaml}]\n", encoding="utf-8"
     )
     original = load_documents(NODE_EXPORTER_FIXTURE)[0]["spec"]["template"]["spec"]
-    patched = one(render(workdir), "DaemonSet")
+    patched = one(render(tmp_path), "DaemonSet")
     kubernetes_validate.validate(patched, "1.26", strict=True)
     pod = patched["spec"]["template"]["spec"]
     terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
