@@ -17,13 +17,16 @@ from typing import Any
 import jtop.service as jtop_service
 from jtop import JtopException, jtop
 
+from mapper.jtop_snapshot import Snapshot, board_of, build_snapshot, describe_failure, nvpmodel_of
+
+__all__ = ["JtopSource", "SetterRefused", "Snapshot", "SourceUnavailable", "client_version", "describe_failure",
+           "record_profile"]
+
 logger = logging.getLogger(__name__)
 
-Snapshot = dict[str, Any]
 FAN_MANUAL = "manual"
 # The client waits TIMEOUT_GAIN intervals for a sample before it gives up.
 _TIMEOUT_GAIN = 3.0
-_MISMATCH = re.compile(r"Mismatch version jtop service: \[(?P<service>[^\]]*)\] and client: \[(?P<client>[^\]]*)\]")
 _LOST = (JtopException, EOFError, OSError)
 # The client reads the module-global socket path when it is constructed: construct one at a time.
 _PIPE_LOCK = threading.Lock()
@@ -35,23 +38,6 @@ class SourceUnavailable(RuntimeError):
 
 class SetterRefused(ValueError):
     """The client or the board refuses a setting; the message says what is allowed."""
-
-
-def describe_failure(error: BaseException) -> str:
-    """One line saying why jtop.service cannot be read, with the fix for a version mismatch."""
-    text = " ".join(str(error).split()) or type(error).__name__
-    match = _MISMATCH.search(text)
-    if match:
-        service, client = match["service"], match["client"]
-        return (f"jtop.service runs jetson-stats {service} but the mapper's client is jetson-stats {client}: "
-                f"install jetson-stats=={service} in the mapper (container images: rebuild with "
-                f"--build-arg JETSON_STATS_VERSION={service})")
-    return f"jtop.service unavailable: {text}"
-
-
-def _plain(value: Any) -> Any:
-    """A deep copy made only of JSON types (no client objects, tuples or timedeltas)."""
-    return json.loads(json.dumps(value, default=str))
 
 
 def _forget_old_connections(socket_path: str) -> None:
@@ -73,51 +59,6 @@ def _connect(socket_path: str, interval: float) -> Any:
         client = jtop(interval=interval)
     client.start()
     return client
-
-
-def _board(client: Any) -> dict[str, Any]:
-    board = client.board
-    plain: dict[str, Any] = {"hardware": _plain(board.get("hardware", {}))}
-    if "cpu" in board:
-        plain["cpu"] = _plain(board["cpu"])
-    return plain
-
-
-def _nvpmodel(client: Any) -> dict[str, Any] | None:
-    nvp = client.nvpmodel
-    if nvp is None:
-        return None
-    return {"name": nvp.name, "id": nvp.id, "models": list(nvp.models), "default": _plain(nvp.get_default()),
-            "status": [bool(s) for s in nvp.status]}
-
-
-def _jetson_clocks(client: Any) -> dict[str, Any] | None:
-    jc = client.jetson_clocks
-    if jc is None:
-        return None
-    return {"enable": bool(jc), "status": jc.status, "boot": bool(jc.boot), "config": bool(jc.is_config())}
-
-
-def build_snapshot(client: Any, board: dict[str, Any], now: float) -> Snapshot:
-    """Everything the client knows, as plain JSON types (never `jetson.stats`)."""
-    fan = client.fan
-    return {
-        "time": now,
-        "interval": client.interval,
-        "uptime": client.uptime.total_seconds(),
-        "board": board,
-        "cpu": _plain(client.cpu),
-        "gpu": _plain(dict(client.gpu.items())),
-        "memory": _plain(dict(client.memory.items())),
-        "fan": _plain(dict(fan.items())),
-        "temperature": _plain(client.temperature),
-        "power": _plain(client.power),
-        "engine": _plain(client.engine),
-        "processes": _plain(client.processes),
-        "nvpmodel": _nvpmodel(client),
-        "jetson_clocks": _jetson_clocks(client),
-        "fan_profiles": {name: list(fan.all_profiles(name)) for name in fan},
-    }
 
 
 class JtopSource:
@@ -267,7 +208,7 @@ class JtopSource:
     def _serve(self, client: Any) -> str:
         """Hand samples over until the client fails; returns why it stopped."""
         try:
-            board = _board(client)
+            board = board_of(client)
             client.attach(lambda jetson: self._observe(jetson, board))
             with self._lock:
                 self._client = client
@@ -330,7 +271,7 @@ def record_profile(socket_path: str, samples: int, interval: float, name: str | 
             done.set()
 
     try:
-        board = _board(client)
+        board = board_of(client)
         client.attach(keep)
         if not done.wait(samples * max(interval, client.interval) * _TIMEOUT_GAIN + 10.0):
             raise SourceUnavailable(f"jtop.service sent {len(collected)} of {samples} samples")
@@ -339,7 +280,7 @@ def record_profile(socket_path: str, samples: int, interval: float, name: str | 
             "memory": client.memory.swap_path(), "fan": {n: list(client.fan.all_profiles(n)) for n in client.fan},
             "jc": client.jetson_clocks is not None,
         }
-        nvp = _nvpmodel(client)
+        nvp = nvpmodel_of(client)
         if nvp is not None:
             init["nvpmodel"] = {"models": nvp["models"], "default": nvp["default"]}
     finally:

@@ -24,7 +24,8 @@ def add_emulate_parser(subparsers: Any) -> None:
     parser.add_argument("--profile", required=True, help="built-in profile name or profile JSON file")
     parser.add_argument("--socket", default=DEFAULT_JTOP_SOCKET, help="unix socket to serve (default %(default)s)")
     parser.add_argument("--interval", type=float, default=None,
-                        help="ignored unless no client asks: the first client's interval drives sampling")
+                        help="fixed sampling interval in seconds (default: the first client's interval, "
+                             "like jtop.service)")
     parser.add_argument("--service-version", default=None,
                         help="jetson-stats version to advertise (default: the installed one, else the profile's)")
     parser.set_defaults(func=run_emulate)
@@ -52,7 +53,10 @@ def run_emulate(args: argparse.Namespace) -> int:
         logger.error("%s", error)
         return 2
     version = args.service_version or installed_jetson_stats_version() or profile.jetson_stats
-    emulator = JtopServiceEmulator(EmulatedBoard(profile, version), args.socket)
+    if args.interval is not None and args.interval <= 0:
+        logger.error("--interval must be > 0")
+        return 2
+    emulator = JtopServiceEmulator(EmulatedBoard(profile, version), args.socket, args.interval)
     try:
         emulator.serve_forever()
     except (EmulatorError, OSError) as error:

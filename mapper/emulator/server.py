@@ -61,9 +61,10 @@ def prepare_socket_path(socket_path: str) -> None:
 class JtopServiceEmulator:
     """Serves one EmulatedBoard to any number of jetson-stats clients, like jtop.service does."""
 
-    def __init__(self, board: EmulatedBoard, socket_path: str) -> None:
+    def __init__(self, board: EmulatedBoard, socket_path: str, fixed_interval: float | None = None) -> None:
         self.board = board
         self.socket_path = socket_path
+        self._fixed_interval = fixed_interval
         self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
         self._data: dict[str, Any] = {}
         self._event = threading.Event()
@@ -140,7 +141,7 @@ class JtopServiceEmulator:
     def _handle(self, control: dict[str, Any]) -> None:
         if "interval" in control:
             if self._sampler is None:
-                self._start_sampling(float(control["interval"]))
+                self._start_sampling(self._fixed_interval or float(control["interval"]))
             self._queue.put({"init": self.board.init_message(self._interval)})
         self.board.apply(control)
 

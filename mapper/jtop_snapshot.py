@@ -1,0 +1,75 @@
+"""Plain, JSON-able snapshots of a connected jetson-stats client (duck-typed: this module never imports jtop)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+Snapshot = dict[str, Any]
+_MISMATCH = re.compile(r"Mismatch version jtop service: \[(?P<service>[^\]]*)\] and client: \[(?P<client>[^\]]*)\]")
+
+
+def describe_failure(error: BaseException) -> str:
+    """One line saying why jtop.service cannot be read, with the fix for a version mismatch."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    match = _MISMATCH.search(text)
+    if match:
+        service, client = match["service"], match["client"]
+        return (f"jtop.service runs jetson-stats {service} but the mapper's client is jetson-stats {client}: "
+                f"install jetson-stats=={service} in the mapper (container images: rebuild with "
+                f"--build-arg JETSON_STATS_VERSION={service})")
+    return f"jtop.service unavailable: {text}"
+
+
+def _plain(value: Any) -> Any:
+    """A deep copy made only of JSON types (no client objects, tuples or timedeltas)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def board_of(client: Any) -> dict[str, Any]:
+    """The client's board: hardware, and cpu when the service sends it (7.x)."""
+    board = client.board
+    plain: dict[str, Any] = {"hardware": _plain(board.get("hardware", {}))}
+    if "cpu" in board:
+        plain["cpu"] = _plain(board["cpu"])
+    return plain
+
+
+def nvpmodel_of(client: Any) -> dict[str, Any] | None:
+    """Current mode, all modes, default and per-mode status; None on boards without nvpmodel."""
+    nvp = client.nvpmodel
+    if nvp is None:
+        return None
+    return {"name": nvp.name, "id": nvp.id, "models": list(nvp.models), "default": _plain(nvp.get_default()),
+            "status": [bool(s) for s in nvp.status]}
+
+
+def jetson_clocks_of(client: Any) -> dict[str, Any] | None:
+    """jetson_clocks state; None on boards without it."""
+    jc = client.jetson_clocks
+    if jc is None:
+        return None
+    return {"enable": bool(jc), "status": jc.status, "boot": bool(jc.boot), "config": bool(jc.is_config())}
+
+
+def build_snapshot(client: Any, board: dict[str, Any], now: float) -> Snapshot:
+    """Everything the client knows, as plain JSON types (never `jetson.stats`)."""
+    fan = client.fan
+    return {
+        "time": now,
+        "interval": client.interval,
+        "uptime": client.uptime.total_seconds(),
+        "board": board,
+        "cpu": _plain(client.cpu),
+        "gpu": _plain(dict(client.gpu.items())),
+        "memory": _plain(dict(client.memory.items())),
+        "fan": _plain(dict(fan.items())),
+        "temperature": _plain(client.temperature),
+        "power": _plain(client.power),
+        "engine": _plain(client.engine),
+        "processes": _plain(client.processes),
+        "nvpmodel": nvpmodel_of(client),
+        "jetson_clocks": jetson_clocks_of(client),
+        "fan_profiles": {name: list(fan.all_profiles(name)) for name in fan},
+    }
