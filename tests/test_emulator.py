@@ -23,7 +23,7 @@ from emulator_support import (
 )
 from jtop import JtopException
 
-from mapper.emulator.profile import builtin_profile_names, load_profile
+from mapper.emulator.profile import ProfileError, builtin_profile_names, load_profile
 from mapper.emulator.synth import pwm_to_percent
 
 pytestmark = pytest.mark.jtop
@@ -169,3 +169,24 @@ def test_record_then_replay_gives_the_same_values() -> None:
         finally:
             if process is not None:
                 stop_process(process)
+
+
+def test_emulator_package_does_not_import_jtop() -> None:
+    code = ("import sys, mapper.emulator.commands, mapper.emulator.process, mapper.emulator.__main__; "
+            "print('jtop' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "False", result.stderr
+
+
+def test_bad_profile_lists_every_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "other", "init": {"board": {}, "memory": "/swfile"}, "samples": [{"uptime": 1}]}')
+    with pytest.raises(ProfileError) as refused:
+        load_profile(bad)
+    message = str(refused.value)
+    for problem in ("format must be", "init lacks 'fan'", "init lacks 'jc'", "lacks 'hardware'",
+                    "samples[0] lacks cpu, gpu, mem, fan"):
+        assert problem in message
+    result = subprocess.run([sys.executable, "-m", "mapper.emulator", "emulate", "--profile", str(bad),
+                             "--socket", str(tmp_path / "x.sock")], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "init lacks 'fan'" in result.stderr

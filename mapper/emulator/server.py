@@ -115,6 +115,7 @@ class JtopServiceEmulator:
     def _control_loop(self) -> None:
         """Read control messages like JtopServer.run: interval -> init, setters -> board, quiet -> stop."""
         last_message = time.monotonic()
+        stray: dict[int, float] = {}
         while not self._stopping.is_set():
             try:
                 control = self._queue.get(timeout=_POLL_S)
@@ -125,10 +126,16 @@ class JtopServiceEmulator:
                     self._stop_sampling()
                 continue
             if "init" in control:
-                # Our own answer, read back before the client took it: put it back for the client.
-                self._queue.put(control)
-                time.sleep(0.01)
+                # Our own answer, read back before the client took it: put it back for the client,
+                # unless nobody took it for a while (a client that read its own request asks twice).
+                first_seen = stray.setdefault(id(control), time.monotonic())
+                if time.monotonic() - first_seen < TIMEOUT_GAIN:
+                    self._queue.put(control)
+                    time.sleep(0.01)
+                else:
+                    stray.pop(id(control), None)
                 continue
+            stray.clear()
             last_message = time.monotonic()
             if not control:
                 continue
