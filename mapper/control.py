@@ -24,7 +24,8 @@ class Actuator(Protocol):
     def set_nvpmodel(self, mode_id: int, force: bool = False) -> None: ...
     def set_jetson_clocks(self, enabled: bool) -> None: ...
     def set_fan_profile(self, profile: str) -> None: ...
-    def set_fan_speed(self, percent: float) -> None: ...
+    def set_fan_speed(self, percent: float) -> None:
+        """Set the first fan's speed, switching it to the manual profile first when it is elsewhere."""
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Target:
     prop: str
     spec: WritableSpec
     desired: Desired
+    blind: bool = False  # parsed before any sample: checked against the board at the next one
     state: str = PENDING
     attempts: int = 0
     last_attempt: float = 0.0
@@ -97,12 +99,21 @@ class Controller:
                     log.warning("device %s/%s: %s has a desired value but is not writable; ignored",
                                 *running.key, prop.name)
                     continue
-                desired = spec.parse(prop.desired, self._snapshot, self._settings.allow_reboot)
+                try:
+                    desired = spec.parse(prop.desired, self._snapshot, self._settings.allow_reboot)
+                except ValueError as exc:  # the board changed since validate(): keep what we had
+                    log.error("device %s/%s: %s: %s", *running.key, prop.name, exc)
+                    wanted.add(prop.name)
+                    continue
                 wanted.add(prop.name)
                 current = self._targets.get((running.key, prop.name))
                 if current is not None and current.desired.text == desired.text:
+                    if current.state == FAILED:  # the same value handed over again: one more round
+                        log.info("device %s/%s: retrying %s=%s", *running.key, prop.name, desired.text)
+                        current.state, current.attempts = PENDING, 0
                     continue
-                self._targets[(running.key, prop.name)] = Target(running.key, prop.name, spec, desired)
+                self._targets[(running.key, prop.name)] = Target(running.key, prop.name, spec, desired,
+                                                                 blind=self._snapshot is None)
                 log.info("device %s/%s: %s desired %s", *running.key, prop.name, desired.text)
             for key in [k for k in self._targets if k[0] == running.key and k[1] not in wanted]:
                 del self._targets[key]
@@ -115,7 +126,13 @@ class Controller:
             raise ValueError(f"property {prop_name} of device {running.key[0]}/{running.key[1]} is not writable")
         desired = spec.parse(text, self._snapshot, self._settings.allow_reboot)
         with self._lock:
-            self._targets[(running.key, prop_name)] = Target(running.key, prop_name, spec, desired)
+            profile = next((t.desired.text for k, t in self._targets.items()
+                            if k[0] == running.key and t.spec.reading == "fan.profile"), None)
+            if spec.reading == "fan.speed" and profile not in (None, MANUAL):
+                raise ValueError(f"fan_speed needs fan_profile {MANUAL!r} but the device's desired fan_profile "
+                                 f"is {profile!r}")
+            self._targets[(running.key, prop_name)] = Target(running.key, prop_name, spec, desired,
+                                                             blind=self._snapshot is None)
 
     def forget_device(self, key: tuple[str, str]) -> None:
         """Drop every target of a removed device."""
@@ -142,7 +159,20 @@ class Controller:
             self._readings = readings
             targets = list(self._targets.values())
         for target in targets:
+            if target.blind:
+                self._check_blind(target, snapshot)
             self._step(target, readings)
+
+    def _check_blind(self, target: Target, snapshot: Mapping[str, Any]) -> None:
+        """A value accepted before the first sample: parse it again now that the board is known."""
+        target.blind = False
+        try:
+            target.desired = target.spec.parse(target.desired.text, snapshot, self._settings.allow_reboot)
+        except ValueError as exc:
+            target.state = FAILED
+            target.failures += 1
+            log.error("device %s/%s: desired %s=%s cannot be applied to this board: %s", *target.device,
+                      target.prop, target.desired.text, exc)
 
     def _step(self, target: Target, readings: Mapping[str, Any]) -> None:
         now = self._clock()
@@ -185,7 +215,7 @@ class Controller:
             target.state = FAILED
             target.failures += 1
             log.error("device %s/%s: board refused %s=%s: %s", *target.device, target.prop,
-                      target.prop, target.desired.text, exc)
+                      target.desired.text, exc)
             return
         except RuntimeError as exc:
             log.warning("device %s/%s: cannot set %s now (%s); will retry", *target.device, target.prop, exc)
@@ -193,7 +223,7 @@ class Controller:
         target.attempts += 1
         target.last_attempt = now
         log.info("device %s/%s: set %s to %s (attempt %d/%d)", *target.device, target.prop,
-                 target.prop, target.desired.text, target.attempts, self._settings.max_attempts)
+                 target.desired.text, target.attempts, self._settings.max_attempts)
 
 
 def _fan_conflict(running: RunningDevice) -> list[str]:

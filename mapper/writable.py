@@ -78,7 +78,9 @@ def apply_nvpmodel(actuator: Actuator, desired: Desired, snapshot: Mapping[str, 
 
 
 def parse_clocks(text: str, snapshot: Mapping[str, Any] | None, allow_reboot: bool) -> Desired:
-    """jetson_clocks on or off."""
+    """jetson_clocks on or off, on a board that has jetson_clocks."""
+    if snapshot is not None and snapshot.get("jetson_clocks") is None:
+        raise ValueError("this board has no jetson_clocks")
     word = text.strip().lower()
     if word in ("true", "1", "on"):
         return Desired("true", True)
@@ -104,6 +106,8 @@ def parse_fan_profile(text: str, snapshot: Mapping[str, Any] | None, allow_reboo
     """A fan profile the board has."""
     text = text.strip()
     profiles = _fan_profiles(snapshot)
+    if snapshot is not None and profiles is None:
+        raise ValueError("this board has no fan with profiles")
     if profiles is not None and text not in profiles:
         raise ValueError(f"unknown fan profile {text!r}; this board has {', '.join(profiles)}")
     if not text:
@@ -117,7 +121,9 @@ def apply_fan_profile(actuator: Actuator, desired: Desired, snapshot: Mapping[st
 
 
 def parse_fan_speed(text: str, snapshot: Mapping[str, Any] | None, allow_reboot: bool) -> Desired:
-    """A fan speed in percent, 0 to 100."""
+    """A fan speed in percent, 0 to 100, on a board that has a fan."""
+    if snapshot is not None and not snapshot.get("fan"):
+        raise ValueError("this board has no fan")
     try:
         value = float(text.strip())
     except ValueError:
@@ -128,11 +134,7 @@ def parse_fan_speed(text: str, snapshot: Mapping[str, Any] | None, allow_reboot:
 
 
 def apply_fan_speed(actuator: Actuator, desired: Desired, snapshot: Mapping[str, Any]) -> None:
-    """Set the speed; a speed only holds in the manual profile, so switch to it first."""
-    fans = snapshot.get("fan")
-    first: Any = next(iter(fans.values()), {}) if isinstance(fans, Mapping) and fans else {}
-    if isinstance(first, Mapping) and first.get("profile") != MANUAL:
-        actuator.set_fan_profile(MANUAL)
+    """Set the speed; the actuator switches the fan to the manual profile first (a speed only holds there)."""
     actuator.set_fan_speed(float(desired.value))
 
 
