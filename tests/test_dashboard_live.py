@@ -6,36 +6,21 @@ swap it for the real mapper's HTTP server (emulated board) to check the dashboar
 
 from __future__ import annotations
 
-import json
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 from dashboard import dashboard_queries
-from deploy_support import REPO_ROOT, tool
+from deploy_support import REPO_ROOT
+from prometheus import Prometheus, running_prometheus
 
 pytestmark = pytest.mark.slow
 
 SAMPLE = REPO_ROOT / "tests" / "fixtures" / "jetson-metrics-sample.prom"
 DEADLINE_SECONDS = 60.0
-
-
-def free_port() -> int:
-    """A TCP port free on the loopback interface right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -66,43 +51,13 @@ def metrics_endpoint() -> Iterator[str]:
 @pytest.fixture
 def prometheus(metrics_endpoint: str) -> Iterator[str]:
     """Base URL of a real Prometheus scraping `metrics_endpoint` every second."""
-    workdir = Path(tempfile.mkdtemp(prefix="jm"))
-    config = workdir / "prometheus.yml"
-    config.write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        f"scrape_configs:\n  - job_name: jetson-mapper\n    honor_labels: true\n"
-        f"    static_configs: [{{targets: ['{metrics_endpoint}']}}]\n",
-        encoding="utf-8",
-    )
-    port = free_port()
-    process = subprocess.Popen(
-        [tool("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
+    with running_prometheus([metrics_endpoint]) as server:
+        yield server.base_url
 
 
 def instant_query(base_url: str, expr: str) -> list[Any] | None:
     """The result vector of an instant query, or None while Prometheus is not answering."""
-    url = f"{base_url}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            answer = json.load(response)
-    except OSError:
-        return None
-    assert answer["status"] == "success", answer
-    result: list[Any] = answer["data"]["result"]
-    return result
+    return Prometheus(base_url).query(expr)
 
 
 def test_every_dashboard_query_returns_series(prometheus: str) -> None:
