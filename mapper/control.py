@@ -210,6 +210,8 @@ class Controller:
         if self._actuator is None:
             return
         try:
+            if self._snapshot is not None:  # the board may have changed since the value was accepted
+                target.desired = target.spec.parse(target.desired.text, self._snapshot, self._settings.allow_reboot)
             target.spec.apply(self._actuator, target.desired, self._snapshot or {})
         except ValueError as exc:
             target.state = FAILED

@@ -265,3 +265,27 @@ def test_rest_write_of_fan_speed_respects_a_desired_automatic_profile() -> None:
     controller.write(device, "jetson_clocks", "on")
     sample(controller, board, clock)
     assert board.calls == [("jetson_clocks", True)]
+
+
+def test_mode_found_to_need_a_reboot_on_retry_is_refused_or_forced_as_configured(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """jetson-stats 4.x shows every mode reachable until one is refused: the retry explains or forces it."""
+    for allow_reboot in (False, True):
+        board, clock = Board(), Clock()
+        board.obeys = False
+        controller = make(board, clock, allow_reboot=allow_reboot)
+        sample(controller, board, clock)
+        controller.set_targets(running(nvpmodel="MODE_15W_2CORE"))
+        sample(controller, board, clock)
+        board.status[0] = False  # the service refused: another TPC mask
+        board.obeys = True
+        with caplog.at_level(logging.ERROR, logger="mapper.control"):
+            sample(controller, board, clock, seconds=3.0)
+            sample(controller, board, clock)
+        if allow_reboot:
+            assert board.calls == [("nvpmodel", (0, False)), ("nvpmodel", (0, True))]
+            assert state_of(controller, "nvpmodel") == ("converged", 0, 0)
+        else:
+            assert board.calls == [("nvpmodel", (0, False))]
+            assert state_of(controller, "nvpmodel") == ("failed", 0, 1)
+            assert "set control.allow_reboot: true" in caplog.text
