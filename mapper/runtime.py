@@ -14,22 +14,14 @@ from mapper.control import Controller
 from mapper.devices import BoundProperty, DeviceRegistry, RunningDevice
 from mapper.model import Device, DeviceModel, TwinValue
 from mapper.mqtt_format import device_payload, property_payload
+from mapper.pacing import DmiPacer, Reporter
 from mapper.readings import Readings, normalise
 from mapper.values import coerce_reading, format_twin
 
 log = logging.getLogger(__name__)
 
 ONLINE, OFFLINE, UNHEALTHY = "online", "offline", "unhealthy"
-STATE_REFRESH = 60.0  # seconds between unchanged state reports
 TICK = 0.2
-
-
-class Reporter(Protocol):
-    """The EdgeCore side of the DMI (EdgeCoreClient implements it)."""
-
-    def report_status(self, namespace: str, name: str, twins: Sequence[TwinValue],
-                      report_to_cloud: bool, report_cycle_ms: int) -> bool: ...
-    def report_state(self, namespace: str, name: str, state: str) -> bool: ...
 
 
 class Publisher(Protocol):
@@ -67,7 +59,8 @@ class Runtime:
         self._interval = source_interval
         self._reporter = reporter
         self._publisher = publisher
-        self._dmi_rate = dmi_rate
+        self.pacer = DmiPacer(dmi_rate)
+        self.health.reports_ok = self.pacer.reports_ok
         self._device_topic = device_topic
         self._clock = clock
         self._wall = wall
@@ -75,7 +68,6 @@ class Runtime:
         self._readings: Readings = {}
         self._snapshot: Mapping[str, Any] | None = None
         self._due: dict[tuple[tuple[str, str], str], float] = {}
-        self._states: dict[tuple[str, str], tuple[str, float]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -99,7 +91,7 @@ class Runtime:
         with self._lock:
             for key in [k for k in self._due if k[0] == device.key]:
                 del self._due[key]
-            self._states.pop(device.key, None)
+        self.pacer.forget(device.key)
         log.info("device %s/%s running with %d properties", *device.key, len(running.properties))
 
     def remove_device(self, namespace: str, name: str) -> None:
@@ -123,7 +115,7 @@ class Runtime:
             self.controller.set_targets(running)
         with self._lock:
             self._due.clear()
-            self._states.clear()
+        self.pacer.reset()
 
     # source callbacks
     def on_sample(self, snapshot: Mapping[str, Any]) -> None:
@@ -216,18 +208,16 @@ class Runtime:
             except Exception:  # the loop must survive any single bad cycle
                 log.exception("runtime cycle failed")
 
-    def report_floor(self) -> float:
-        """Shortest report cycle per device that keeps all DMI traffic under the configured rate."""
-        devices = max(1, len(self.registry.devices()))
-        return devices / (self._dmi_rate * 0.9)
-
     def tick(self) -> None:
-        """Publish and report whatever is due now."""
+        """Publish whatever is due now; send the one DMI call the budget allows."""
         now = self._clock()
-        for running in self.registry.devices():
+        devices = self.registry.devices()
+        for running in devices:
             self._publish_due(running, now)
-            self._report_due(running, now)
-            self._state_due(running, now)
+        if self._reporter is not None and self.health.last_sample_mono:
+            self.pacer.step(self._reporter, devices, now, self.state(), self.twins)
+            assert self.health.sink_errors is not None
+            self.health.sink_errors["dmi"] = self.pacer.failures
 
     def _is_due(self, key: tuple[tuple[str, str], str], now: float, cycle: float) -> bool:
         with self._lock:
@@ -267,41 +257,3 @@ class Runtime:
         if values:
             payload = device_payload(running.key[0], running.key[1], values, self.health.last_sample_wall)
             self._publisher.publish(pushes[0].address, topic, payload, pushes[0].qos, False)
-
-    def _report_due(self, running: RunningDevice, now: float) -> None:
-        if self._reporter is None or not self.health.last_sample_mono:
-            return
-        cycles = [p.report_cycle for p in running.properties if p.report_to_cloud]
-        if not cycles:
-            return
-        cycle = max(min(cycles), self.report_floor())
-        if not self._is_due((running.key, "report"), now, cycle):
-            return
-        twins = self.twins(running)
-        if not twins:
-            return
-        try:
-            accepted = self._reporter.report_status(running.key[0], running.key[1], twins, True, int(cycle * 1000))
-        except ValueError as exc:  # a twin EdgeCore would refuse: never send it, say why
-            log.error("device %s/%s: report not sent: %s", *running.key, exc)
-            accepted = False
-        if accepted:
-            assert self.health.reports_ok is not None
-            self.health.reports_ok[running.key] += 1
-        else:
-            assert self.health.sink_errors is not None
-            self.health.sink_errors["dmi"] += 1
-
-    def _state_due(self, running: RunningDevice, now: float) -> None:
-        device = running.device
-        if self._reporter is None or not device.state_report_to_cloud:
-            return
-        state = self.state()
-        with self._lock:
-            last_state, last_time = self._states.get(device.key, ("", 0.0))
-        refresh = max(device.state_report_cycle_ms / 1000.0, STATE_REFRESH)
-        if state == last_state and now - last_time < refresh:
-            return
-        if self._reporter.report_state(device.namespace, device.name, state):
-            with self._lock:
-                self._states[device.key] = (state, now)
