@@ -104,7 +104,7 @@ def note(line: str) -> None:
 
 def test_full_lifecycle_with_edgecore(fake: FakeEdgeCore, mapper: Mapper, workdir: str) -> None:
     """Register, report, register/update/remove devices, survive an EdgeCore restart, within the budget."""
-    model, device = jetson_pair()
+    _model, device = jetson_pair()
     mapper.start()
     wait_until(lambda: fake.calls_of("MapperRegister"))
     register = fake.calls_of("MapperRegister")[0].request
@@ -194,7 +194,7 @@ def test_edgecore_absent_at_start(workdir: str, mapper: Mapper) -> None:
 
 def test_malformed_device_specs_are_refused_and_old_device_kept(fake: FakeEdgeCore, mapper: Mapper) -> None:
     """Bad specs answer INVALID_ARGUMENT with a reason; a bad update leaves the running device as it was."""
-    model, device = jetson_pair()
+    _model, device = jetson_pair()
     mapper.start()
     wait_until(lambda: reports_for(fake, "jetson-xavier"), timeout=30)
 
@@ -231,32 +231,36 @@ def _string(text: str) -> object:
     return wrappers_pb2.StringValue(value=text)
 
 
-def test_state_reports_and_old_edgecore(workdir: str, emulator: Emulator) -> None:
+@pytest.mark.parametrize("supports_states", [True, False], ids=["edgecore-1.18+", "edgecore-without-states"])
+def test_state_reports_and_old_edgecore(workdir: str, emulator: Emulator, supports_states: bool) -> None:
     """States go online, then offline when jtop disappears; UNIMPLEMENTED from old EdgeCore is tolerated."""
-    for supports_states in (True, False):
-        model, device = jetson_pair()
-        device.status.reportToCloud = True
-        device.status.reportCycle = 1000
-        edgecore = FakeEdgeCore(os.path.join(workdir, "dmi.sock"), supports_states=supports_states)
-        edgecore.set_devices([(model, device)])
-        edgecore.start()
-        process = Mapper(workdir, edgecore_config(workdir, emulator)).start()
-        try:
-            if supports_states:
-                wait_until(lambda: edgecore.states.get(("default", "jetson-xavier")) == "online", timeout=30)
-                emulator.stop()
-                wait_until(lambda: edgecore.states.get(("default", "jetson-xavier")) == "offline", timeout=60)
-                emulator.start()
-                wait_until(lambda: edgecore.states.get(("default", "jetson-xavier")) == "online", timeout=60)
-            else:
-                wait_until(lambda: edgecore.calls_of("ReportDeviceStates", grpc.StatusCode.UNIMPLEMENTED))
-                seen = len(reports_for(edgecore, "jetson-xavier"))
-                wait_until(lambda: len(reports_for(edgecore, "jetson-xavier")) >= seen + 2, timeout=30)
-                assert len(edgecore.calls_of("ReportDeviceStates", None)) == 1
-            process.alive_or_fail()
-        finally:
-            process.stop()
-            edgecore.stop()
+    model, device = jetson_pair()
+    device.status.reportToCloud = True
+    device.status.reportCycle = 1000
+    edgecore = FakeEdgeCore(os.path.join(workdir, "dmi.sock"), supports_states=supports_states)
+    edgecore.set_devices([(model, device)])
+    edgecore.start()
+    process = Mapper(workdir, edgecore_config(workdir, emulator)).start()
+
+    def state() -> str | None:
+        return edgecore.states.get(("default", "jetson-xavier"))
+
+    try:
+        if supports_states:
+            wait_until(lambda: state() == "online", timeout=30)
+            emulator.stop()
+            wait_until(lambda: state() == "offline", timeout=60)
+            emulator.start()
+            wait_until(lambda: state() == "online", timeout=60)
+        else:
+            wait_until(lambda: edgecore.calls_of("ReportDeviceStates", grpc.StatusCode.UNIMPLEMENTED))
+            seen = len(reports_for(edgecore, "jetson-xavier"))
+            wait_until(lambda: len(reports_for(edgecore, "jetson-xavier")) >= seen + 2, timeout=30)
+            assert len(edgecore.calls_of("ReportDeviceStates", None)) == 1
+        process.alive_or_fail()
+    finally:
+        process.stop()
+        edgecore.stop()
 
 
 def test_many_devices_stay_under_the_budget(fake: FakeEdgeCore, mapper: Mapper) -> None:
