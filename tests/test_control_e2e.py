@@ -73,6 +73,16 @@ def metric(mapper: Mapper, family: str, prop: str) -> float | None:
     return None
 
 
+def dmi_calls(mapper: Mapper, method: str, code: str) -> float:
+    """jetson_mapper_dmi_requests_total for one method and answer code (0 when absent)."""
+    for fam in text_string_to_metric_families(mapper.get("/metrics")[1]):
+        for sample in fam.samples:
+            if sample.name == "jetson_mapper_dmi_requests_total" and sample.labels.get("method") == method \
+                    and sample.labels.get("code") == code:
+                return float(sample.value)
+    return 0.0
+
+
 def converged(mapper: Mapper, *props: str) -> bool:
     """jetson_property_converged is 1 for every named property."""
     return all(metric(mapper, "jetson_property_converged", p) == 1.0 for p in props)
@@ -242,6 +252,9 @@ def test_refused_values_leave_board_and_device_unchanged(rig: Rig) -> None:
     assert (after["jetson_clocks"], after["fan_profile"]) == (before["jetson_clocks"], before["fan_profile"])
     assert setter_lines(rig.emulator) == [] and not SET_LINE.search(mapper.log())
     assert "nvpmodel_id has a desired value but is not writable; ignored" in mapper.log()
+    assert "DMI UpdateDevice answered INVALID_ARGUMENT: device default/jetson-xavier: nvpmodel: unknown power mode" \
+        in mapper.log()
+    assert dmi_calls(mapper, "UpdateDevice", "INVALID_ARGUMENT") == len(REFUSED)
     assert twins(rig.fake)["nvpmodel_id"] == ("8", "")
 
     got = rig.fake.get_device(NS, NAME).device
