@@ -74,20 +74,55 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def reading_gauges(readings: Mapping[str, Any], base: tuple[str, ...]) -> Iterator[Metric]:
-    """Every pattern family, plus the few that need more than one key."""
-    compiled = [(f, f.matcher()) for f in FAMILIES]
-    families = {f.name: GaugeMetricFamily(f.name, f.help, labels=(*DEVICE_LABELS, *f.labels)) for f in FAMILIES}
+class KeyRouter:
+    """Finds the family (and label values) of a reading key; remembers the answer, board keys are few."""
+
+    MAX_KEYS = 10_000  # a safety bound: a real board has a few hundred keys
+
+    def __init__(self, families: tuple[Family, ...] = FAMILIES) -> None:
+        self._patterns = [(f, f.matcher()) for f in families]
+        self._routes: dict[str, tuple[Family, tuple[str, ...]] | None] = {}
+
+    def route(self, key: str) -> tuple[Family, tuple[str, ...]] | None:
+        """The family a key feeds and the label values its pattern captured, or None."""
+        try:
+            return self._routes[key]
+        except KeyError:
+            pass
+        found = next(((f, m.groups()) for f, p in self._patterns if (m := p.match(key))), None)
+        if len(self._routes) >= self.MAX_KEYS:
+            self._routes.clear()
+        self._routes[key] = found
+        return found
+
+
+Row = tuple[tuple[str, ...], float]
+
+
+def reading_rows(readings: Mapping[str, Any], router: KeyRouter) -> dict[str, list[Row]]:
+    """Label values and scaled value of every numeric reading, by family name (device labels not yet added)."""
+    rows: dict[str, list[Row]] = {f.name: [] for f in FAMILIES}
     for key in sorted(readings):
         number = _number(readings[key])
         if number is None:
             continue
-        for family, pattern in compiled:
-            match = pattern.match(key)
-            if match:
-                families[family.name].add_metric([*base, *match.groups()], number * family.scale)
-                break
-    yield from families.values()
+        routed = router.route(key)
+        if routed is not None:
+            family, labels = routed
+            rows[family.name].append((labels, number * family.scale))
+    return rows
+
+
+def reading_gauges(readings: Mapping[str, Any], base: tuple[str, ...], router: KeyRouter | None = None,
+                   rows: dict[str, list[Row]] | None = None) -> Iterator[Metric]:
+    """Every pattern family, plus the few that need more than one key."""
+    if rows is None:
+        rows = reading_rows(readings, router or KeyRouter())
+    for family in FAMILIES:
+        gauge = GaugeMetricFamily(family.name, family.help, labels=(*DEVICE_LABELS, *family.labels))
+        for labels, value in rows[family.name]:
+            gauge.add_metric([*base, *labels], value)
+        yield gauge
     yield from _composite(readings, base)
 
 
@@ -148,6 +183,8 @@ class MapperCollector(Collector):
         self._runtime = runtime
         self._node = node
         self._extra = extra
+        self._router = KeyRouter()
+        self._cached_rows: tuple[Mapping[str, Any] | None, dict[str, list[Row]]] = (None, {})
 
     def collect(self) -> Iterator[Metric]:
         """Yield every family for every running device, then mapper health."""
@@ -156,9 +193,10 @@ class MapperCollector(Collector):
         snapshot = runtime.snapshot
         devices = runtime.registry.devices()
         merged: dict[str, Metric] = {}
+        rows = self._rows_of(readings)
         for running in devices:
             base = (running.key[0], running.key[1], self._node)
-            families = [*reading_gauges(readings, base), power_mode(snapshot, readings, base)]
+            families = [*reading_gauges(readings, base, rows=rows), power_mode(snapshot, readings, base)]
             for family in families:
                 if family.name in merged:
                     merged[family.name].samples.extend(family.samples)
@@ -169,6 +207,14 @@ class MapperCollector(Collector):
         yield from self._health(len(devices))
         if self._extra is not None:
             yield from self._extra()
+
+    def _rows_of(self, readings: Mapping[str, Any]) -> dict[str, list[Row]]:
+        """Family rows of a readings object, built once per sample (the runtime replaces, never mutates, it)."""
+        source, rows = self._cached_rows  # one tuple: concurrent scrapes never see rows of another sample
+        if readings is not source:
+            rows = reading_rows(readings, self._router)
+            self._cached_rows = (readings, rows)
+        return rows
 
     def _control_metrics(self) -> Iterator[Metric]:
         converged = GaugeMetricFamily("jetson_property_converged",
