@@ -88,7 +88,7 @@ class MapperApp:
                 log.error("standalone DeviceModel rejected: %s", exc)
         for pb_device in pb_devices:
             try:
-                self.runtime.upsert_device(device_from_pb(pb_device))
+                self.runtime.upsert_device(device_from_pb(pb_device), strict_desired=False)
             except DeviceRejected as exc:
                 log.error("standalone Device rejected: %s", exc)
 

@@ -130,8 +130,12 @@ class DeviceRegistry:
         with self._lock:
             return self._models.get((namespace, name))
 
-    def upsert_device(self, device: Device) -> RunningDevice:
-        """Validate and store a device atomically; raise DeviceRejected and keep the old one on error."""
+    def upsert_device(self, device: Device, strict_desired: bool = True) -> RunningDevice:
+        """Validate and store a device atomically; raise DeviceRejected and keep the old one on error.
+
+        With strict_desired False (registration, standalone files: there is no older spec to keep), bad
+        desired values are logged and left unapplied while the device's readings still run.
+        """
         with self._lock:
             model = self._models.get(device.model_key)
             if model is None:
@@ -143,8 +147,10 @@ class DeviceRegistry:
             running = bind_device(device, model, self._protocol)
             if self._validate_desired is not None:
                 problems = self._validate_desired(running)
-                if problems:
+                if problems and strict_desired:
                     raise DeviceRejected(f"device {device.namespace}/{device.name}: " + "; ".join(problems))
+                for problem in problems:
+                    log.error("device %s/%s: desired value not applied: %s", *device.key, problem)
             self._devices[device.key] = running
             return running
 
@@ -173,7 +179,7 @@ class DeviceRegistry:
                 del self._devices[key]
             for device in devices:
                 try:
-                    self.upsert_device(device)
+                    self.upsert_device(device, strict_desired=False)
                 except DeviceRejected as exc:
                     problems.append(str(exc))
         return problems

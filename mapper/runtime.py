@@ -84,9 +84,9 @@ class Runtime:
         """Remove a DeviceModel."""
         self.registry.remove_model(namespace, name)
 
-    def upsert_device(self, device: Device) -> None:
+    def upsert_device(self, device: Device, strict_desired: bool = True) -> None:
         """Start or replace a device; raises DeviceRejected and keeps the old device on a bad spec."""
-        running = self.registry.upsert_device(device)
+        running = self.registry.upsert_device(device, strict_desired)
         self.controller.set_targets(running)
         with self._lock:
             for key in [k for k in self._due if k[0] == device.key]:

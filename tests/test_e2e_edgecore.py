@@ -320,3 +320,28 @@ def test_bad_config_lists_every_problem(workdir: str) -> None:
                 "dmi.max_request_rate", "mqtt.queue_size", "surprise"):
         assert key in result.stderr, key
     assert "Traceback" not in result.stderr
+
+
+def test_registration_runs_a_device_whose_desired_value_is_invalid(workdir: str, mapper: Mapper) -> None:
+    """EdgeCore caches a refused spec and hands it over at registration: readings still run, the value is not set."""
+    model, device = jetson_pair()
+    bad = copy.deepcopy(device)
+    for prop in bad.spec.properties:
+        if prop.name == "nvpmodel":
+            prop.desired.value = "MODE_9000W"
+    edgecore = FakeEdgeCore(os.path.join(workdir, "dmi.sock"))
+    edgecore.set_devices([(model, device)])
+    edgecore.start()
+    try:
+        mapper.start()
+        wait_until(lambda: reports_for(edgecore, "jetson-xavier"), timeout=30)
+        edgecore.set_devices([(model, bad)])
+        edgecore.restart()  # re-registration hands over the cached, refused spec while samples flow
+        wait_until(lambda: len(edgecore.calls_of("MapperRegister")) >= 2, timeout=30)
+        seen = len(reports_for(edgecore, "jetson-xavier"))
+        wait_until(lambda: len(reports_for(edgecore, "jetson-xavier")) > seen, timeout=30)
+        twins = twins_of(reports_for(edgecore, "jetson-xavier")[-1])
+        assert twins["nvpmodel"].reported.value == "MODE_20W_6CORE"  # the board was not touched
+        assert "desired value not applied" in mapper.log() and "MODE_9000W" in mapper.log()
+    finally:
+        edgecore.stop()
