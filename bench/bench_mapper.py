@@ -38,7 +38,9 @@ from mapper.emulator.process import spawn_emulator
 REPO = Path(__file__).resolve().parents[1]
 DEVICE_FILES = (REPO / "device-model" / "jetson-model.yaml", REPO / "device-model" / "jetson-xavier.yaml")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-AIMS = {"scrape_median_ms": 2.0, "cpu_percent_of_one_core": 1.0, "peak_rss_mib": 60.0}
+AIMS = {"scrape_median_ms": 2.0, "fresh_median_ms": 2.0, "cpu_percent_of_one_core": 1.0,
+        "scraped_cpu_percent": 1.0, "peak_rss_mib": 60.0}
+FRESH_SPACING = 1.2  # seconds between "fresh" scrapes: every one sees a sample no scrape has seen
 
 
 @dataclass
@@ -58,6 +60,10 @@ class Result:
     peak_rss_mib: float
     rss_mib: float
     threads: int
+    fresh_scrapes: int = 0
+    fresh_median_ms: float = 0.0
+    fresh_p99_ms: float = 0.0
+    scraped_cpu_percent: float = 0.0
 
 
 def free_port() -> int:
@@ -150,7 +156,23 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def measure(profile: str, scrapes: int, warmup: float, idle: float) -> Result:
+def fresh_phase(port: int, pid: int, count: int) -> tuple[list[float], float]:
+    """Scrapes spaced like a real Prometheus (each sees a new sample); latencies and CPU % meanwhile."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    latencies: list[float] = []
+    cpu_before, wall_before = cpu_seconds(pid), time.monotonic()
+    for _ in range(count):
+        time.sleep(FRESH_SPACING)
+        began = time.perf_counter()
+        get(connection, "/metrics")
+        latencies.append((time.perf_counter() - began) * 1000.0)
+    cpu = cpu_seconds(pid) - cpu_before
+    wall = time.monotonic() - wall_before
+    connection.close()
+    return latencies, 100.0 * cpu / wall
+
+
+def measure(profile: str, scrapes: int, warmup: float, idle: float, fresh: int = 40) -> Result:
     """One full run."""
     workdir = Path(tempfile.mkdtemp(prefix="jmb", dir="/tmp"))
     try:
@@ -175,6 +197,7 @@ def measure(profile: str, scrapes: int, warmup: float, idle: float) -> Result:
             # the scrape phase also holds the idle work (sampling, pacing) of its own duration: take it out
             per_scrape = max(0.0, scrape_cpu - idle_cpu / idle_wall * scrape_wall) / scrapes
             series = sum(1 for line in body.decode().splitlines() if line and not line.startswith("#"))
+            fresh_latencies, scraped_cpu = fresh_phase(port, pid, fresh) if fresh else ([0.0], 0.0)
             return Result(
                 profile=profile, scrapes=scrapes,
                 scrape_median_ms=statistics.median(latencies), scrape_p99_ms=percentile(latencies, 0.99),
@@ -182,7 +205,9 @@ def measure(profile: str, scrapes: int, warmup: float, idle: float) -> Result:
                 idle_seconds=idle_wall, cpu_percent_of_one_core=100.0 * idle_cpu / idle_wall,
                 cpu_ms_per_scrape=per_scrape * 1000.0,
                 peak_rss_mib=status_kib(pid, "VmHWM") / 1024.0, rss_mib=status_kib(pid, "VmRSS") / 1024.0,
-                threads=status_kib(pid, "Threads"),
+                threads=status_kib(pid, "Threads"), fresh_scrapes=fresh,
+                fresh_median_ms=statistics.median(fresh_latencies), fresh_p99_ms=percentile(fresh_latencies, 0.99),
+                scraped_cpu_percent=scraped_cpu,
             )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -204,12 +229,14 @@ def report(results: list[Result], host: dict[str, Any]) -> str:
     lines = [f"machine: {host['cpus']} x {host['cpu_model']}, Python {host['python']}, "
              f"jetson-stats {host['jetson_stats']}, prometheus-client {host['prometheus_client']}", "",
              "| profile | series | bytes | scrape median ms | p99 ms | max ms | CPU % of a core (idle) "
-             "| CPU ms per scrape | peak RSS MiB | RSS MiB | threads |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| CPU ms per scrape | peak RSS MiB | RSS MiB | threads | fresh-sample scrape median ms | p99 ms "
+             "| CPU % while scraped every 1.2 s |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results:
         lines.append(f"| {r.profile} | {r.series} | {r.exposition_bytes} | {r.scrape_median_ms:.2f} | "
                      f"{r.scrape_p99_ms:.2f} | {r.scrape_max_ms:.2f} | {r.cpu_percent_of_one_core:.2f} | "
-                     f"{r.cpu_ms_per_scrape:.2f} | {r.peak_rss_mib:.1f} | {r.rss_mib:.1f} | {r.threads} |")
+                     f"{r.cpu_ms_per_scrape:.2f} | {r.peak_rss_mib:.1f} | {r.rss_mib:.1f} | {r.threads} | "
+                     f"{r.fresh_median_ms:.2f} | {r.fresh_p99_ms:.2f} | {r.scraped_cpu_percent:.2f} |")
     lines.append("")
     lines.append("aims: " + ", ".join(f"{key} < {limit}" for key, limit in AIMS.items()))
     for r in results:
@@ -225,10 +252,13 @@ def main() -> int:
     parser.add_argument("--scrapes", type=int, default=2000, help="timed scrapes (default 2000)")
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds before measuring (default 10)")
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle CPU measurement (default 60)")
+    parser.add_argument("--fresh", type=int, default=40,
+                        help=f"scrapes {FRESH_SPACING} s apart, each on a new sample (default 40)")
     parser.add_argument("--json", help="also write the results as JSON to this file")
     args = parser.parse_args()
     host = machine()
-    results = [measure(p, args.scrapes, args.warmup, args.idle) for p in args.profile or ["xavier-nx-jp5"]]
+    results = [measure(p, args.scrapes, args.warmup, args.idle, args.fresh)
+               for p in args.profile or ["xavier-nx-jp5"]]
     print(report(results, host))
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": host, "results": [asdict(r) for r in results]}, indent=2),

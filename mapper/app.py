@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -42,7 +43,7 @@ class MapperApp:
                                publisher=self.publisher, dmi_rate=config.dmi.max_request_rate,
                                device_topic=lambda ns, name: config.mqtt.device_topic_for(ns, name, config.node_name))
         self.source = JtopSource(config.source.jtop_socket, config.source.interval,
-                                 on_sample=self.runtime.on_sample, on_availability=self.runtime.on_availability)
+                                 on_sample=self._on_sample, on_availability=self.runtime.on_availability)
         self.controller.set_actuator(self.source)
         self.server = MapperServer(config.socket_path, self.runtime, on_call=self._count_call)
         self.edgecore: EdgeCoreClient | None = None
@@ -61,6 +62,11 @@ class MapperApp:
         self.metrics_registry.register(MapperCollector(self.runtime, config.node_name, extra=self._sink_metrics))
         self.http = ApiServer(config.http, config.common.http_port, self.runtime, self.metrics_registry,
                               self.readiness)
+
+    def _on_sample(self, snapshot: Mapping[str, Any]) -> None:
+        """One sample feeds everything: readings, control, and the pre-rendered /metrics page."""
+        self.runtime.on_sample(snapshot)
+        self.http.prerender()
 
     def _count_call(self, method: str, code: str) -> None:
         if code.startswith("SKIPPED"):  # nothing went on the wire

@@ -25,6 +25,8 @@ from mapper.values import format_twin
 log = logging.getLogger(__name__)
 
 API = "/api/v1"
+EXPOSITION_MAX_AGE = 1.0  # seconds a rendered /metrics page is reused while no new sample arrived
+PRERENDER_FOR = 300.0  # keep pre-rendering a format for this long after its last scrape
 SEGMENT = r"([^/]+)"
 Route = tuple[re.Pattern[str], Callable[["Handler", list[str]], None]]
 
@@ -40,6 +42,9 @@ class Handler(BaseHTTPRequestHandler):
 
     server: ApiServer
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes; without TCP_NODELAY the body waits for the client's delayed ACK
+    # (40 ms on Linux) on every keep-alive scrape.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         """Access logs at debug level only."""
@@ -82,7 +87,7 @@ class Handler(BaseHTTPRequestHandler):
     def metrics(self, _: list[str]) -> None:
         """Prometheus exposition, text or OpenMetrics as the scraper asks."""
         encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
-        self.send(200, encoder(self.server.registry), content_type)
+        self.send(200, self.server.exposition(encoder, content_type), content_type)
 
     def healthz(self, _: list[str]) -> None:
         """Liveness: the process answers."""
@@ -188,6 +193,35 @@ class ApiServer(ThreadingHTTPServer):
         self.registry = registry
         self.readiness = readiness
         self._thread: threading.Thread | None = None
+        self._cache_lock = threading.Lock()
+        self._cache: dict[str, tuple[float, float, bytes]] = {}
+        self._wanted: dict[str, tuple[Callable[[CollectorRegistry], bytes], float]] = {}
+
+    def exposition(self, encoder: Callable[[CollectorRegistry], bytes], content_type: str) -> bytes:
+        """The encoded metrics page: pre-rendered for the current sample, else rendered now (at most once a second)."""
+        sample = self.runtime.health.last_sample_mono
+        now = time.monotonic()
+        with self._cache_lock:
+            self._wanted[content_type] = (encoder, now)
+            cached = self._cache.get(content_type)
+            if cached is not None and cached[0] == sample and now - cached[1] < EXPOSITION_MAX_AGE:
+                return cached[2]
+        return self._render(encoder, content_type, sample, now)
+
+    def _render(self, encoder: Callable[[CollectorRegistry], bytes], content_type: str, sample: float,
+                now: float) -> bytes:
+        body = encoder(self.registry)
+        with self._cache_lock:
+            self._cache[content_type] = (sample, now, body)
+        return body
+
+    def prerender(self) -> None:
+        """Render the page for a new sample in the sampling thread, for the formats scraped lately."""
+        now = time.monotonic()
+        with self._cache_lock:
+            wanted = [(t, e) for t, (e, at) in self._wanted.items() if now - at < PRERENDER_FOR]
+        for content_type, encoder in wanted:
+            self._render(encoder, content_type, self.runtime.health.last_sample_mono, now)
 
     def write_refusal(self, authorization: str) -> tuple[int, str] | None:
         """Why a REST write is not allowed, or None."""
