@@ -1,51 +1,49 @@
-"""Every dashboard query returns data from a real Prometheus scraping a jetson-mapper-shaped /metrics.
-
-Skeleton for the lead: `metrics_endpoint` serves a recorded exposition (tests/fixtures/jetson-metrics-sample.prom);
-swap it for the real mapper's HTTP server (emulated board) to check the dashboard against mapper/metrics.py.
-"""
+"""Every dashboard query returns data from a real Prometheus scraping the real mapper on the emulated board."""
 
 from __future__ import annotations
 
-import threading
+import os
+import shutil
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from dashboard import dashboard_queries
-from deploy_support import REPO_ROOT
+from fake_edgecore import FakeEdgeCore
+from mapper_process import DEVICE_MODEL, Emulator, Mapper, short_dir
 from prometheus import Prometheus, running_prometheus
 
-pytestmark = pytest.mark.slow
+from mapper.kube import load_manifests
 
-SAMPLE = REPO_ROOT / "tests" / "fixtures" / "jetson-metrics-sample.prom"
+pytestmark = [pytest.mark.slow, pytest.mark.jtop]
+
 DEADLINE_SECONDS = 60.0
 
 
 @pytest.fixture
 def metrics_endpoint() -> Iterator[str]:
-    """host:port of an HTTP server answering /metrics with the sample exposition."""
-    body = SAMPLE.read_bytes()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            """Answer every path with the sample exposition."""
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            """Quiet."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    """host:port of the mapper (node nx1) fed by the emulator, registered with a fake EdgeCore that hands over
+    the bundled Xavier NX Device: the deployed setup, so the DMI panels have data too."""
+    workdir = short_dir()
+    models, devices = load_manifests([DEVICE_MODEL / "jetson-model.yaml", DEVICE_MODEL / "jetson-xavier.yaml"])
+    edgecore = FakeEdgeCore(os.path.join(workdir, "dmi.sock"))
+    edgecore.set_devices([(models[0], devices[0])])
+    edgecore.start()
+    emulator = Emulator(workdir, interval=1.0).start()
+    mapper = Mapper(workdir, {
+        "grpc_server": {"socket_path": os.path.join(workdir, "jetson.sock")},
+        "common": {"edgecore_sock": os.path.join(workdir, "dmi.sock")},
+        "source": {"jtop_socket": emulator.socket, "interval": 1.0},
+        "node_name": "nx1",
+    }).start()
+    try:
+        yield f"127.0.0.1:{mapper.port}"
+    finally:
+        mapper.stop()
+        emulator.stop()
+        edgecore.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture
