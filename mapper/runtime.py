@@ -233,7 +233,7 @@ class Runtime:
         for prop in running.properties:
             push = running.device.property(prop.name)
             mqtt = push.mqtt if push else None
-            if mqtt is None or not self._is_due((running.key, "mqtt:" + prop.name), now, prop.collect_cycle):
+            if mqtt is None or not self._is_due((running.key, "mqtt:" + prop.name), now, prop.report_cycle):
                 continue
             value = self.value(prop)
             if value is None:
@@ -250,7 +250,7 @@ class Runtime:
         pushes = [p.mqtt for p in running.device.properties if p.mqtt is not None]
         if topic is None or not pushes or not running.properties:
             return
-        cycle = min(p.collect_cycle for p in running.properties)
+        cycle = min(p.report_cycle for p in running.properties)
         if not self._is_due((running.key, "mqtt-device"), now, cycle):
             return
         values = {p.name: (v, p.binding.type) for p in running.properties if (v := self.value(p)) is not None}
