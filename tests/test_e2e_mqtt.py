@@ -61,9 +61,9 @@ def test_every_property_arrives_and_an_outage_loses_nothing(workdir: str) -> Non
         "grpc_server": {"socket_path": os.path.join(workdir, "jetson.sock")},
         "source": {"jtop_socket": emulator.socket, "interval": 0.5},
         "standalone": {"files": [str(DEVICE_MODEL / "jetson-model.yaml"), str(device_file(workdir, broker))]},
-        "mqtt": {"queue_size": 500},
+        "mqtt": {"queue_size": 500, "device_topic": "jm/{namespace}/{device}/all"},
     })
-    subscriber = Subscriber(broker.port, "jm/xavier/#", client_id="edge-app", persistent=True)
+    subscriber = Subscriber(broker.port, "jm/#", client_id="edge-app", persistent=True)
     try:
         mapper.start()
         wait_until(lambda: all(subscriber.messages(f"jm/xavier/{p}") for p in PUSHED), timeout=30)
@@ -75,6 +75,10 @@ def test_every_property_arrives_and_an_outage_loses_nothing(workdir: str) -> Non
         assert nvpmodel["value"] == "MODE_20W_6CORE" and nvpmodel["type"] == "STRING"
         clocks = json.loads(subscriber.messages("jm/xavier/jetson_clocks")[-1].payload)
         assert clocks["value"] is False and clocks["type"] == "BOOLEAN"
+        wait_until(lambda: subscriber.messages("jm/default/jetson-xavier/all"), timeout=10)
+        whole = json.loads(subscriber.messages("jm/default/jetson-xavier/all")[-1].payload)
+        assert whole["device"] == "jetson-xavier" and len(whole["properties"]) >= 20
+        assert whole["properties"]["nvpmodel"] == {"value": "MODE_20W_6CORE", "type": "STRING"}
 
         broker.stop()
         outage_start = time.time() * 1000
@@ -88,7 +92,7 @@ def test_every_property_arrives_and_an_outage_loses_nothing(workdir: str) -> Non
         assert published(mapper, "dropped") == 0
 
         def during_outage() -> list[dict[str, object]]:
-            got = [json.loads(m.payload) for m in subscriber.messages()]
+            got = [json.loads(m.payload) for m in subscriber.messages() if m.topic.startswith("jm/xavier/")]
             return [p for p in got if outage_start <= float(str(p["timestamp"])) <= outage_end]
 
         wait_until(lambda: len(during_outage()) >= queued - len(PUSHED), timeout=30)
