@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Sequence
 
 from google.protobuf import wrappers_pb2
 
 from mapper.dmi.generated import api_pb2 as pb
 from mapper.model import Device, DeviceModel, DeviceRejected, TwinValue
-
-
-@contextmanager
-def short_dir() -> Iterator[Path]:
-    """A short temp dir under /tmp (unix socket paths are limited to 107 bytes)."""
-    path = Path(tempfile.mkdtemp(prefix="jm", dir="/tmp"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 class MemoryDevices:

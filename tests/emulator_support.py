@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import jtop.service as jtop_service
+from common import wait_until
 from jtop import jtop
 
 from mapper.emulator.board import EmulatedBoard
@@ -24,14 +22,6 @@ INTERVAL = 0.3
 DEADLINE_S = 20.0
 
 
-@contextmanager
-def short_dir() -> Iterator[Path]:
-    """A short temp dir under /tmp (unix socket paths must stay under 107 bytes)."""
-    path = Path(tempfile.mkdtemp(prefix="jm", dir="/tmp"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
@@ -70,13 +60,7 @@ def client(socket_path: str, interval: float = INTERVAL) -> Iterator[Any]:
 
 def wait_for(predicate: Callable[[], Any], what: str, deadline: float = DEADLINE_S) -> Any:
     """Poll until predicate() is truthy; fail naming `what`."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(predicate, what, deadline)
 
 
 def raw(jetson: Any) -> dict[str, Any]:

@@ -5,18 +5,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
+from common import free_port, wait_until
 
 from mapper.emulator.process import spawn_emulator
 
@@ -24,28 +21,10 @@ REPO = Path(__file__).resolve().parents[1]
 DEVICE_MODEL = REPO / "device-model"
 
 
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-def short_dir() -> str:
-    """A temp dir with a short path (unix socket paths are limited to 107 bytes)."""
-    return tempfile.mkdtemp(prefix="jm", dir="/tmp")
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1) -> Any:
-    """Poll until predicate returns something truthy; fail with its last value on timeout."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
 
 
 class Emulator:
@@ -100,7 +79,7 @@ class Mapper:
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         if wait:
-            wait_until(lambda: self.alive_or_fail() and self.get("/healthz")[0] == 200, timeout=30)
+            wait_until(lambda: self.alive_or_fail() and self.get("/healthz")[0] == 200, "the mapper's /healthz")
         return self
 
     def alive_or_fail(self) -> bool:

@@ -13,8 +13,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common import free_port
 from deploy_support import tool
-from mapper_process import free_port, wait_until
+from mapper_process import wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 SENTINEL = -256.0  # jtop's value for an offline thermal zone: must never be exposed

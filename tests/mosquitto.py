@@ -9,12 +9,12 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from common import free_port, wait_until
 from paho.mqtt.client import Client, MQTTMessage
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -23,21 +23,8 @@ MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"
 DEADLINE = 30.0
 
 
-def wait_until(predicate: Callable[[], bool], what: str, deadline: float = DEADLINE) -> None:
-    """Poll `predicate` until true; fail the test naming `what` after a generous deadline."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
-def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _accepts(port: int) -> bool:

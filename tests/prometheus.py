@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -16,17 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from common import free_port
 from deploy_support import tool
 
 READY_DEADLINE_S = 60.0
 
 
-def free_port() -> int:
-    """A TCP port free on the loopback interface right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Prometheus:

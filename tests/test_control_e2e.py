@@ -14,9 +14,10 @@ from typing import Any
 
 import grpc
 import pytest
+from common import new_short_dir
 from emulator_support import client as jtop_client
 from fake_edgecore import FakeEdgeCore
-from mapper_process import DEVICE_MODEL, Emulator, Mapper, short_dir, wait_until
+from mapper_process import DEVICE_MODEL, Emulator, Mapper, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 from mapper.dmi.generated import api_pb2 as pb
@@ -121,7 +122,7 @@ def log_since(mapper: Mapper, offset: int) -> str:
 @pytest.fixture
 def workdir() -> Iterator[str]:
     """A short temp dir for sockets and logs."""
-    path = short_dir()
+    path = new_short_dir()
     yield path
     shutil.rmtree(path, ignore_errors=True)
 

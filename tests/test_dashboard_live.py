@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from common import new_short_dir
 from dashboard import dashboard_queries
 from fake_edgecore import FakeEdgeCore
-from mapper_process import DEVICE_MODEL, Emulator, Mapper, short_dir
+from mapper_process import DEVICE_MODEL, Emulator, Mapper
 from prometheus import Prometheus, running_prometheus
 
 from mapper.kube import load_manifests
@@ -25,7 +26,7 @@ DEADLINE_SECONDS = 60.0
 def metrics_endpoint() -> Iterator[str]:
     """host:port of the mapper (node nx1) fed by the emulator, registered with a fake EdgeCore that hands over
     the bundled Xavier NX Device: the deployed setup, so the DMI panels have data too."""
-    workdir = short_dir()
+    workdir = new_short_dir()
     models, devices = load_manifests([DEVICE_MODEL / "jetson-model.yaml", DEVICE_MODEL / "jetson-xavier.yaml"])
     edgecore = FakeEdgeCore(os.path.join(workdir, "dmi.sock"))
     edgecore.set_devices([(models[0], devices[0])])

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-from dmi_support import pb_device, pb_model, short_dir
+from common import short_dir
+from dmi_support import pb_device, pb_model
 from fake_edgecore import FakeEdgeCore, max_rate
 
 from mapper.dmi.edgecore import EdgeCoreClient, MapperIdentity

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-from dmi_support import MemoryDevices, pb_device, pb_model, short_dir
+from common import short_dir
+from dmi_support import MemoryDevices, pb_device, pb_model
 from google.protobuf import any_pb2
 
 from mapper.dmi.generated import api_pb2 as pb

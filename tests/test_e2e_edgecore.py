@@ -13,8 +13,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from common import new_short_dir
 from fake_edgecore import FakeEdgeCore, max_rate
-from mapper_process import DEVICE_MODEL, Emulator, Mapper, short_dir, wait_until
+from mapper_process import DEVICE_MODEL, Emulator, Mapper, wait_until
 
 from mapper.dmi.generated import api_pb2 as pb
 from mapper.kube import load_manifests
@@ -45,7 +46,7 @@ def renamed(device: pb.Device, name: str) -> pb.Device:
 @pytest.fixture
 def workdir() -> Iterator[str]:
     """A short temp dir for sockets and logs."""
-    path = short_dir()
+    path = new_short_dir()
     yield path
     shutil.rmtree(path, ignore_errors=True)
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mapper_process import DEVICE_MODEL, Emulator, Mapper, short_dir, wait_until
+from common import new_short_dir
+from mapper_process import DEVICE_MODEL, Emulator, Mapper, wait_until
 from mosquitto import Mosquitto, Subscriber
 
 pytestmark = [pytest.mark.jtop, pytest.mark.slow]
@@ -38,7 +39,7 @@ def device_file(workdir: str, broker: Mosquitto) -> Path:
 @pytest.fixture
 def workdir() -> Iterator[str]:
     """A short temp dir."""
-    path = short_dir()
+    path = new_short_dir()
     yield path
     shutil.rmtree(path, ignore_errors=True)
 

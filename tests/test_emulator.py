@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from common import short_dir
 from emulator_support import (
     INTERVAL,
     client,
@@ -17,7 +18,6 @@ from emulator_support import (
     fresh_raw,
     profile,
     raw,
-    short_dir,
     stop_process,
     wait_for,
 )

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from common import new_short_dir
 from fake_edgecore import FakeEdgeCore
-from mapper_process import DEVICE_MODEL, Emulator, Mapper, short_dir, wait_until
+from mapper_process import DEVICE_MODEL, Emulator, Mapper, wait_until
 from metrics_scrape import SENTINEL, FamilyShape, demo, families, promtool_check_metrics, sample_values, scrape
 
 from mapper.emulator.profile import builtin_profile_names
@@ -72,7 +73,7 @@ def edgecore_scrape() -> str:
     models, devices = load_manifests([DEVICE_MODEL / "jetson-model.yaml", DEVICE_MODEL / "jetson-xavier.yaml"])
     for prop in devices[0].spec.properties:
         prop.reportCycle = 1000
-    workdir = short_dir()
+    workdir = new_short_dir()
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, workdir, True)
         emulator = Emulator(workdir, interval=0.5).start()

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mosquitto import Mosquitto, Subscriber, broker_dir, free_port, mqtt_broker, wait_until
+from common import free_port, wait_until
+from mosquitto import Mosquitto, Subscriber, broker_dir, mqtt_broker
 
 from mapper.mqtt import BrokerStats, MqttPublisher, normalise_address, property_payload
 from mapper.mqtt_format import canonical_address

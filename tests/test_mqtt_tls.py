@@ -6,7 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from mosquitto import Mosquitto, Subscriber, broker_dir, free_port, wait_until
+from common import free_port, wait_until
+from mosquitto import Mosquitto, Subscriber, broker_dir
 
 from mapper.mqtt import MqttPublisher
 from mapper.mqtt_settings import parse_mqtt_settings

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from emulator_support import emulator, short_dir, wait_for
+from common import short_dir
+from emulator_support import emulator, wait_for
 
 from mapper.catalogue import CATALOGUE
 from mapper.emulator.profile import builtin_profile_names

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from common import new_short_dir
 from emulator_support import client
-from mapper_process import DEVICE_MODEL, Emulator, Mapper, short_dir, wait_until
+from mapper_process import DEVICE_MODEL, Emulator, Mapper, wait_until
 from metrics_scrape import promtool_check_metrics, sample_values, scrape
 from prometheus import Prometheus, running_prometheus
 
@@ -84,7 +85,7 @@ def standalone_config(workdir: str, emulator: Emulator) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     """Everything started once for the module, stopped in reverse order."""
-    workdir = short_dir()
+    workdir = new_short_dir()
     with ExitStack() as stop:
         stop.callback(shutil.rmtree, workdir, True)
         emulator = Emulator(workdir, PROFILE, interval=INTERVAL).start()
@@ -194,7 +195,7 @@ def uptime_of(text: str) -> float | None:
 @pytest.fixture
 def lone_mapper() -> Iterator[tuple[Emulator, Mapper]]:
     """An emulator and a mapper of their own, sampling every FREEZE_INTERVAL (the test freezes the emulator)."""
-    workdir = short_dir()
+    workdir = new_short_dir()
     with ExitStack() as stop:
         stop.callback(shutil.rmtree, workdir, True)
         emulator = Emulator(workdir, PROFILE, interval=FREEZE_INTERVAL).start()

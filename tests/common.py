@@ -1,0 +1,49 @@
+"""Small helpers every test module shares: short temp dirs, free ports, polling."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TIMEOUT = 30.0
+
+
+def new_short_dir() -> str:
+    """A new temp dir with a short path (unix socket paths are limited to 107 bytes); the caller removes it."""
+    return tempfile.mkdtemp(prefix="jm", dir="/tmp")
+
+
+@contextmanager
+def short_dir() -> Iterator[Path]:
+    """A short temp dir, removed afterwards."""
+    path = Path(new_short_dir())
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], Any], what: str = "condition", timeout: float = DEFAULT_TIMEOUT,
+               interval: float = 0.05) -> Any:
+    """Poll until predicate() is truthy and return it; fail naming `what` and the last value on timeout."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
