@@ -82,6 +82,7 @@ class JtopSource:
         self._client: Any = None
         self._latest: Snapshot | None = None
         self._pending: Snapshot | None = None
+        self._last_uptime: Any = None
         self._state: tuple[bool, str] | None = None
         self._thread: threading.Thread | None = None
 
@@ -239,6 +240,12 @@ class JtopSource:
         """Runs in the client's reader thread right after each sample: copy it while it is consistent."""
         snapshot = build_snapshot(client, board, self._clock())
         with self._lock:
+            # The client calls observers after every wait, also when it timed out and re-read the old sample
+            # (jtop.service stops sampling after 3 quiet intervals and only a new client restarts it): a sample
+            # with the same uptime is not fresh, so the watchdog above rebuilds the client.
+            if snapshot.get("uptime") == self._last_uptime:
+                return
+            self._last_uptime = snapshot.get("uptime")
             self._pending = snapshot
         self._fresh.set()
 
