@@ -8,6 +8,7 @@ import shutil
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from common import new_short_dir, wait_until
@@ -41,14 +42,13 @@ def test_samples_resume_after_the_service_stopped_sampling(workdir: str) -> None
     })
     try:
         mapper.start()
-        wait_until(lambda: uptime(mapper), "a first sample")
+        frozen = wait_until(lambda: uptime(mapper), "a first sample")
         assert mapper.process is not None
         mapper.process.send_signal(signal.SIGSTOP)
         time.sleep(4.0)  # the emulator, like jtop.service, stops sampling after 3 quiet intervals (min 3 s)
         mapper.process.send_signal(signal.SIGCONT)
-        wait_until(lambda: "sampling stopped" in open(emulator.socket + ".log").read(), "the service to stop")
-        frozen = uptime(mapper)
-        assert frozen is not None
+        log = Path(emulator.socket + ".log")
+        wait_until(lambda: "sampling stopped" in log.read_text(), "the service to stop")
         wait_until(lambda: (uptime(mapper) or 0) > frozen + 2, "samples to flow again", timeout=30)
         mapper.alive_or_fail()
     finally:
