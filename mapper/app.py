@@ -66,7 +66,6 @@ class MapperApp:
     def _on_sample(self, snapshot: Mapping[str, Any]) -> None:
         """One sample feeds everything: readings, control, and the pre-rendered /metrics page."""
         self.runtime.on_sample(snapshot)
-        assert self.runtime.health.sink_errors is not None
         stats = self.publisher.broker_stats().values()
         self.runtime.health.sink_errors["mqtt"] = sum(s.errors + s.dropped for s in stats)
         self.http.prerender()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -244,10 +243,10 @@ class MapperCollector(Collector):
         devices.add_metric(node, device_count)
         reports = CounterMetricFamily("jetson_mapper_reports", "Twin reports EdgeCore accepted.",
                                       labels=["namespace", "device", "node"])
-        for (namespace, name), count in sorted((health.reports_ok or Counter()).items()):
+        for (namespace, name), count in sorted(health.reports_ok.items()):
             reports.add_metric([namespace, name, self._node], count)
         errors = CounterMetricFamily("jetson_mapper_sink_errors", "Deliveries that failed, by sink.",
                                      labels=["node", "sink"])
         for sink in ("dmi", "mqtt"):
-            errors.add_metric([self._node, sink], (health.sink_errors or Counter())[sink])
+            errors.add_metric([self._node, sink], health.sink_errors[sink])
         yield from (up, last, devices, reports, errors)

@@ -7,7 +7,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mapper.control import Controller
@@ -38,12 +38,8 @@ class Health:
     source_reason: str = "not started"
     last_sample_wall: float = 0.0
     last_sample_mono: float = 0.0
-    reports_ok: Counter[tuple[str, str]] | None = None
-    sink_errors: Counter[str] | None = None
-
-    def __post_init__(self) -> None:
-        self.reports_ok = Counter()
-        self.sink_errors = Counter()
+    reports_ok: Counter[tuple[str, str]] = field(default_factory=Counter)
+    sink_errors: Counter[str] = field(default_factory=Counter)
 
 
 class Runtime:
@@ -216,7 +212,6 @@ class Runtime:
             self._publish_due(running, now)
         if self._reporter is not None and self.health.last_sample_mono:
             self.pacer.step(self._reporter, devices, now, self.state(), self.twins)
-            assert self.health.sink_errors is not None
             self.health.sink_errors["dmi"] = self.pacer.failures
 
     def _is_due(self, key: tuple[tuple[str, str], str], now: float, cycle: float) -> bool:
