@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import jtop.service as jtop_service
-from common import wait_until
+from common import stop_process, wait_until
 from jtop import jtop
 
 from mapper.emulator.board import EmulatedBoard
@@ -22,17 +22,6 @@ INTERVAL = 0.3
 DEADLINE_S = 20.0
 
 
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """Terminate a child, kill it if it lingers."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @contextmanager

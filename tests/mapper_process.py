@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from common import free_port, wait_until
+from common import free_port, stop_process, wait_until
 
 from mapper.emulator.process import spawn_emulator
 
@@ -43,13 +43,8 @@ class Emulator:
 
     def stop(self) -> None:
         """Stop the emulator."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
         self.process = None
 
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from common import free_port
+from common import free_port, stop_process
 from deploy_support import tool
 
 READY_DEADLINE_S = 60.0
@@ -96,12 +96,7 @@ def running_prometheus(targets: Sequence[str], scrape_interval: str = "1s") -> I
         _wait_ready(server, process, workdir / "prometheus.log")
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=20)
         log.close()
         shutil.rmtree(workdir, ignore_errors=True)
 

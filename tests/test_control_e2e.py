@@ -7,14 +7,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
-from common import new_short_dir
 from emulator_support import client as jtop_client
 from fake_edgecore import FakeEdgeCore
 from mapper_process import DEVICE_MODEL, Emulator, Mapper, wait_until
@@ -118,14 +116,6 @@ def log_since(mapper: Mapper, offset: int) -> str:
 
 
 # --- fixtures --------------------------------------------------------------------------------------------------
-
-@pytest.fixture
-def workdir() -> Iterator[str]:
-    """A short temp dir for sockets and logs."""
-    path = new_short_dir()
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
 
 class Rig:
     """Emulator, fake EdgeCore and mapper processes of one test, all stopped at the end."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -13,7 +12,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from common import new_short_dir
 from fake_edgecore import FakeEdgeCore, max_rate
 from mapper_process import DEVICE_MODEL, Emulator, Mapper, wait_until
 
@@ -41,14 +39,6 @@ def renamed(device: pb.Device, name: str) -> pb.Device:
     other = copy.deepcopy(device)
     other.name = name
     return other
-
-
-@pytest.fixture
-def workdir() -> Iterator[str]:
-    """A short temp dir for sockets and logs."""
-    path = new_short_dir()
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from common import new_short_dir
 from mapper_process import DEVICE_MODEL, Emulator, Mapper, wait_until
 from mosquitto import Mosquitto, Subscriber
 
@@ -34,14 +31,6 @@ def device_file(workdir: str, broker: Mosquitto) -> Path:
     path = Path(workdir, "device.yaml")
     path.write_text(yaml.safe_dump(device))
     return path
-
-
-@pytest.fixture
-def workdir() -> Iterator[str]:
-    """A short temp dir."""
-    path = new_short_dir()
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def published(mapper: Mapper, what: str) -> float:

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from common import new_short_dir, wait_until
+from common import wait_until
 from mapper_process import DEVICE_MODEL, Emulator, Mapper
 
 pytestmark = pytest.mark.jtop
-
-
-@pytest.fixture
-def workdir() -> Iterator[str]:
-    """A short temp dir."""
-    path = new_short_dir()
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def uptime(mapper: Mapper) -> float | None:

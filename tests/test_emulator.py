@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from common import short_dir
+from common import short_dir, stop_process
 from emulator_support import (
     INTERVAL,
     client,
@@ -18,7 +18,6 @@ from emulator_support import (
     fresh_raw,
     profile,
     raw,
-    stop_process,
     wait_for,
 )
 from jtop import JtopException

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from common import short_dir
-from emulator_support import INTERVAL, emulator, expected_sample, profile, stop_process, wait_for
+from common import short_dir, stop_process
+from emulator_support import INTERVAL, emulator, expected_sample, profile, wait_for
 
 from mapper.emulator.process import spawn_emulator
 from mapper.emulator.profile import builtin_profile_names
