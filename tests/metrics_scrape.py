@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -13,9 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import free_port
+from common import free_port, stop_process, wait_until
 from deploy_support import tool
-from mapper_process import wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 SENTINEL = -256.0  # jtop's value for an offline thermal zone: must never be exposed
@@ -90,13 +88,7 @@ def demo(profile: str) -> Iterator[str]:
         wait_until(exposes_a_sample, timeout=60, interval=0.2)
         yield base
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, timeout=20)
         log.unlink(missing_ok=True)
         log.parent.rmdir()
 
