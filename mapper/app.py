@@ -1,29 +1,27 @@
-"""Wires the mapper together from a validated config: source, runtime, DMI, MQTT and HTTP."""
+"""Wires the mapper together from a validated config: source, runtime, sinks, DMI and HTTP."""
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections import Counter
-from collections.abc import Iterator, Mapping
-from typing import Any
-
-from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from mapper.config import MapperConfig
-from mapper.control import Controller
-from mapper.devices import DeviceRegistry
+from mapper.control.controller import Controller
+from mapper.devices.model import Device, DeviceModel, DeviceRejected
+from mapper.devices.registry import DeviceRegistry
+from mapper.dmi.calls import CallCounter
 from mapper.dmi.convert import device_from_pb, model_from_pb
 from mapper.dmi.edgecore import EdgeCoreClient, MapperIdentity
+from mapper.dmi.manifests import load_manifests
+from mapper.dmi.pacing import DmiPacer
 from mapper.dmi.server import MapperServer
-from mapper.http_api import ApiServer
-from mapper.jtop_source import JtopSource
-from mapper.kube import load_manifests
-from mapper.metrics import MapperCollector
-from mapper.model import Device, DeviceModel, DeviceRejected
-from mapper.mqtt import MqttPublisher
+from mapper.http.rest import RestApi
+from mapper.http.server import ApiServer
 from mapper.runtime import Runtime
+from mapper.sinks.prometheus.collector import MapperCollector
+from mapper.sinks.prometheus.exposition import Exposition, PrometheusSink
+from mapper.sinks.registry import SinkContext, SinkSet
+from mapper.sinks.twins import TwinSink
+from mapper.source.jtop import JtopSource
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +31,10 @@ class MapperApp:
 
     def __init__(self, config: MapperConfig) -> None:
         self.config = config
-        self.dmi_calls: Counter[tuple[str, str]] = Counter()
-        self._calls_lock = threading.Lock()
+        self.dmi_calls = CallCounter()
         self.registry = DeviceRegistry(config.common.protocol)
         self.controller = Controller(None, config.control)
         self.registry.set_desired_validator(self.controller.validate)
-        self.publisher = MqttPublisher(config.mqtt, config.node_name)
-        self.runtime = Runtime(self.registry, self.controller, config.source.interval,
-                               publisher=self.publisher, dmi_rate=config.dmi.max_request_rate,
-                               device_topic=lambda ns, name: config.mqtt.device_topic_for(ns, name, config.node_name))
-        self.source = JtopSource(config.source.jtop_socket, config.source.interval,
-                                 on_sample=self._on_sample, on_availability=self.runtime.on_availability)
-        self.controller.set_actuator(self.source)
-        self.server = MapperServer(config.socket_path, self.runtime, on_call=self._count_call)
         self.edgecore: EdgeCoreClient | None = None
         if not config.standalone:
             identity = MapperIdentity(
@@ -55,26 +44,23 @@ class MapperApp:
             self.edgecore = EdgeCoreClient(
                 config.common.edgecore_sock, identity, on_registered=self._registered,
                 max_rate=config.dmi.max_request_rate, burst=config.dmi.burst, deadline=config.dmi.call_deadline,
-                on_call=self._count_call,
+                on_call=self.dmi_calls.observe,
             )
-            self.runtime.set_reporter(self.edgecore)
-        self.metrics_registry = CollectorRegistry()
-        self.metrics_registry.register(MapperCollector(self.runtime, config.node_name, extra=self._sink_metrics))
-        self.http = ApiServer(config.http, config.common.http_port, self.runtime, self.metrics_registry,
+        self.twins = TwinSink(DmiPacer(config.dmi.max_request_rate), self.edgecore, config.common.edgecore_sock)
+        self.sinks = SinkSet(SinkContext(config, config.node_name), core=(self.twins,))
+        self.registry.set_output_check(self.sinks.check)
+        self.runtime = Runtime(self.registry, self.controller, config.source.interval, sinks=self.sinks)
+        self.runtime.health.reports_ok = self.twins.pacer.reports_ok
+        collector = MapperCollector(self.runtime, config.node_name, sinks=self.sinks, calls=self.dmi_calls)
+        exposition = Exposition(collector, lambda: self.runtime.health.last_sample_mono)
+        self.sinks.add(PrometheusSink(exposition))
+        self.metrics_registry = exposition.registry
+        self.source = JtopSource(config.source.jtop_socket, config.source.interval,
+                                 on_sample=self.runtime.on_sample, on_availability=self.runtime.on_availability)
+        self.controller.set_actuator(self.source)
+        self.server = MapperServer(config.socket_path, self.runtime, on_call=self.dmi_calls.observe)
+        self.http = ApiServer(config.http, config.common.http_port, RestApi(self.runtime, config.http), exposition,
                               self.readiness)
-
-    def _on_sample(self, snapshot: Mapping[str, Any]) -> None:
-        """One sample feeds everything: readings, control, and the pre-rendered /metrics page."""
-        self.runtime.on_sample(snapshot)
-        stats = self.publisher.broker_stats().values()
-        self.runtime.health.sink_errors["mqtt"] = sum(s.errors + s.dropped for s in stats)
-        self.http.prerender()
-
-    def _count_call(self, method: str, code: str) -> None:
-        if code.startswith("SKIPPED"):  # nothing went on the wire
-            return
-        with self._calls_lock:
-            self.dmi_calls[(method, code)] += 1
 
     def _registered(self, models: list[DeviceModel], devices: list[Device], errors: list[str]) -> None:
         for error in errors:
@@ -109,29 +95,6 @@ class MapperApp:
             problems.append(f"not registered with EdgeCore at {self.config.common.edgecore_sock}")
         return problems
 
-    def _sink_metrics(self) -> Iterator[Metric]:
-        node = self.config.node_name
-        calls = CounterMetricFamily("jetson_mapper_dmi_requests", "DMI calls by method and gRPC code.",
-                                    labels=["node", "method", "code"])
-        with self._calls_lock:
-            for (method, code), count in sorted(self.dmi_calls.items()):
-                calls.add_metric([node, method, code], count)
-        yield calls
-        published = CounterMetricFamily("jetson_mapper_mqtt_published", "MQTT messages handed to a broker.",
-                                        labels=["node", "broker"])
-        dropped = CounterMetricFamily("jetson_mapper_mqtt_dropped", "MQTT messages dropped (queue full, QoS 0 "
-                                      "while disconnected).", labels=["node", "broker"])
-        queued = GaugeMetricFamily("jetson_mapper_mqtt_queued", "MQTT messages waiting for a broker.",
-                                   labels=["node", "broker"])
-        connected = GaugeMetricFamily("jetson_mapper_mqtt_connected", "1 while connected to the broker.",
-                                      labels=["node", "broker"])
-        for broker, stats in sorted(self.publisher.broker_stats().items()):
-            published.add_metric([node, broker], stats.published)
-            dropped.add_metric([node, broker], stats.dropped)
-            queued.add_metric([node, broker], stats.queued)
-            connected.add_metric([node, broker], 1.0 if stats.connected else 0.0)
-        yield from (published, dropped, queued, connected)
-
     def start(self) -> None:
         """Start every part; a missing jtop service or EdgeCore only delays readiness."""
         self.http.start()
@@ -159,5 +122,5 @@ class MapperApp:
         self.runtime.stop()
         self.source.stop()
         self.server.stop()
-        self.publisher.close()
+        self.sinks.close()
         self.http.stop()

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from mapper.mqtt_settings import MqttSettings, parse_mqtt_settings
+from mapper.sinks.mqtt.settings import MqttSettings, parse_mqtt_settings
 
 DEFAULT_SOCKET = "/etc/kubeedge/jetson.sock"
 DEFAULT_EDGECORE_SOCK = "/etc/kubeedge/dmi.sock"

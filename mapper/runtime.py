@@ -1,22 +1,19 @@
-"""The running mapper: one sample feeds twins, MQTT and metrics; reports are paced under EdgeCore's budget."""
+"""The running mapper: one sample feeds every sink; each sink's routes are handed over when their cycle is due."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
-from mapper.control import Controller
-from mapper.devices import BoundProperty, DeviceRegistry, RunningDevice
-from mapper.model import Device, DeviceModel, TwinValue
-from mapper.mqtt_format import device_payload, property_payload
-from mapper.pacing import DmiPacer, Reporter
-from mapper.readings import Readings, normalise
-from mapper.values import coerce_reading, format_twin
+from mapper.control.controller import Controller, TargetStatus
+from mapper.devices.model import Device, DeviceModel, TwinValue
+from mapper.devices.registry import BoundProperty, DeviceRegistry, RunningDevice
+from mapper.devices.values import Value, coerce_reading, format_twin
+from mapper.readings.normaliser import Readings, normalise
+from mapper.sinks.base import Delivery, DeviceKey, Health, Route, Sink
 
 log = logging.getLogger(__name__)
 
@@ -24,52 +21,26 @@ ONLINE, OFFLINE, UNHEALTHY = "online", "offline", "unhealthy"
 TICK = 0.2
 
 
-class Publisher(Protocol):
-    """The MQTT side (MqttPublisher implements it)."""
-
-    def publish(self, address: str, topic: str, payload: bytes, qos: int, retain: bool) -> None: ...
-
-
-@dataclass
-class Health:
-    """Counters and facts about the mapper itself, read by /metrics and /readyz."""
-
-    source_up: bool = False
-    source_reason: str = "not started"
-    last_sample_wall: float = 0.0
-    last_sample_mono: float = 0.0
-    reports_ok: Counter[tuple[str, str]] = field(default_factory=Counter)
-    sink_errors: Counter[str] = field(default_factory=Counter)
-
-
 class Runtime:
-    """Implements the DMI DeviceService and paces every output from the latest readings."""
+    """Implements the DMI DeviceService and paces every sink from the latest readings."""
 
     def __init__(self, registry: DeviceRegistry, controller: Controller, source_interval: float,
-                 reporter: Reporter | None = None, publisher: Publisher | None = None,
-                 dmi_rate: float = 0.5, device_topic: Callable[[str, str], str | None] | None = None,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+                 sinks: Iterable[Sink] = (), clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         self.registry = registry
         self.controller = controller
         self.health = Health()
         self._interval = source_interval
-        self._reporter = reporter
-        self._publisher = publisher
-        self.pacer = DmiPacer(dmi_rate)
-        self.health.reports_ok = self.pacer.reports_ok
-        self._device_topic = device_topic
+        self._sinks = sinks
         self._clock = clock
         self._wall = wall
         self._lock = threading.Lock()
         self._readings: Readings = {}
         self._snapshot: Mapping[str, Any] | None = None
-        self._due: dict[tuple[tuple[str, str], str], float] = {}
+        self._due: dict[tuple[DeviceKey, str, str], float] = {}
+        self._routes: dict[tuple[DeviceKey, str], tuple[RunningDevice, Sequence[Route]]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-
-    def set_reporter(self, reporter: Reporter | None) -> None:
-        """Attach the EdgeCore client once it exists (it needs the runtime first)."""
-        self._reporter = reporter
 
     # DeviceService (called by the DMI server, EdgeCore registration and standalone loading)
     def upsert_model(self, model: DeviceModel) -> None:
@@ -84,10 +55,7 @@ class Runtime:
         """Start or replace a device; raises DeviceRejected and keeps the old device on a bad spec."""
         running = self.registry.upsert_device(device, strict_desired)
         self.controller.set_targets(running)
-        with self._lock:
-            for key in [k for k in self._due if k[0] == device.key]:
-                del self._due[key]
-        self.pacer.forget(device.key)
+        self._forget(device.key)
         log.info("device %s/%s running with %d properties", *device.key, len(running.properties))
 
     def remove_device(self, namespace: str, name: str) -> None:
@@ -95,6 +63,7 @@ class Runtime:
         if self.registry.remove_device(namespace, name) is not None:
             log.info("device %s/%s removed", namespace, name)
         self.controller.forget_device((namespace, name))
+        self._forget((namespace, name))
 
     def get_device(self, namespace: str, name: str) -> tuple[Device, Sequence[TwinValue]] | None:
         """A device with its current twins."""
@@ -105,17 +74,27 @@ class Runtime:
 
     def replace_all(self, models: Sequence[DeviceModel], devices: Sequence[Device]) -> None:
         """Adopt the full device list EdgeCore handed over at (re-)registration."""
+        before = {running.key for running in self.registry.devices()}
         for problem in self.registry.replace_all(models, devices):
             log.error("rejected at registration: %s", problem)
         for running in self.registry.devices():
             self.controller.set_targets(running)
+        for key in before | {d.key for d in devices}:
+            self._forget(key)
+
+    def _forget(self, key: DeviceKey) -> None:
+        """A device changed or went: everything of it is due again and every sink starts afresh with it."""
         with self._lock:
-            self._due.clear()
-        self.pacer.reset()
+            for due_key in [k for k in self._due if k[0] == key]:
+                del self._due[due_key]
+            for route_key in [k for k in self._routes if k[0] == key]:
+                del self._routes[route_key]
+        for sink in self._sinks:
+            sink.forget(key)
 
     # source callbacks
     def on_sample(self, snapshot: Mapping[str, Any]) -> None:
-        """A new jtop sample: normalise once, let the controller confirm its targets."""
+        """A new jtop sample: normalise once, let the controller confirm its targets, tell every sink."""
         readings = normalise(snapshot)
         with self._lock:
             self._readings = readings
@@ -123,6 +102,11 @@ class Runtime:
             self.health.last_sample_wall = float(snapshot.get("time") or self._wall())
             self.health.last_sample_mono = self._clock()
         self.controller.on_sample(snapshot, readings)
+        for sink in self._sinks:
+            try:
+                sink.on_sample(self)
+            except Exception:  # one sink must never stop the others from seeing the sample
+                log.exception("sink %s failed on a new sample", sink.name)
 
     def on_availability(self, available: bool, reason: str) -> None:
         """The jtop service came or went."""
@@ -143,6 +127,14 @@ class Runtime:
         with self._lock:
             return self._snapshot
 
+    def devices(self) -> Sequence[RunningDevice]:
+        """Every running device, in a stable order."""
+        return self.registry.devices()
+
+    def target_statuses(self) -> list[TargetStatus]:
+        """Every desired value being worked towards."""
+        return self.controller.statuses()
+
     def state(self) -> str:
         """The device state word EdgeCore accepts: online, offline or unhealthy."""
         if not self.health.source_up:
@@ -153,15 +145,11 @@ class Runtime:
         return ONLINE
 
     # values
-    def value(self, prop: BoundProperty, readings: Readings | None = None) -> Any:
+    def value(self, prop: BoundProperty, readings: Readings | None = None) -> Value | None:
         """The typed value of a property from the latest readings, or None when the board lacks it."""
-        raw = (self.readings if readings is None else readings).get(prop.binding.reading)
-        if raw is None or self.state() == OFFLINE:
+        if self.state() == OFFLINE:
             return None
-        try:
-            return coerce_reading(raw, prop.binding.type)
-        except (TypeError, ValueError):
-            return None
+        return _typed(prop, self.readings if readings is None else readings)
 
     def twins(self, running: RunningDevice, all_properties: bool = False) -> list[TwinValue]:
         """Twins of a device: reported value read back, observedDesired the value worked towards."""
@@ -205,16 +193,39 @@ class Runtime:
                 log.exception("runtime cycle failed")
 
     def tick(self) -> None:
-        """Publish whatever is due now; send the one DMI call the budget allows."""
+        """Hand every sink the routes due now (once samples flow), then give each its pacing step."""
         now = self._clock()
-        devices = self.registry.devices()
-        for running in devices:
-            self._publish_due(running, now)
-        if self._reporter is not None and self.health.last_sample_mono:
-            self.pacer.step(self._reporter, devices, now, self.state(), self.twins)
-            self.health.sink_errors["dmi"] = self.pacer.failures
+        if self.health.last_sample_mono:
+            devices = self.registry.devices()
+            readings = {} if self.state() == OFFLINE else self.readings
+            for sink in self._sinks:
+                for running in devices:
+                    self._deliver_due(sink, running, readings, now)
+        for sink in self._sinks:
+            sink.tick(now, self)
 
-    def _is_due(self, key: tuple[tuple[str, str], str], now: float, cycle: float) -> bool:
+    def _deliver_due(self, sink: Sink, running: RunningDevice, readings: Readings, now: float) -> None:
+        for route in self._routes_of(sink, running):
+            if not self._is_due((running.key, sink.name, route.key), now, route.cycle):
+                continue
+            values = tuple((prop, value) for prop in route.properties
+                           if (value := _typed(prop, readings)) is not None)
+            if values:
+                sink.deliver(Delivery(running, route, values, self.health.last_sample_wall))
+
+    def _routes_of(self, sink: Sink, running: RunningDevice) -> Sequence[Route]:
+        """A sink's routes for a device, asked again whenever the device (or its model binding) changed."""
+        key = (running.key, sink.name)
+        with self._lock:
+            cached = self._routes.get(key)
+        if cached is not None and cached[0] is running:
+            return cached[1]
+        routes = tuple(sink.routes(running))
+        with self._lock:
+            self._routes[key] = (running, routes)
+        return routes
+
+    def _is_due(self, key: tuple[DeviceKey, str, str], now: float, cycle: float) -> bool:
         with self._lock:
             due = self._due.get(key, 0.0)
             if now < due:
@@ -222,33 +233,13 @@ class Runtime:
             self._due[key] = now + cycle
             return True
 
-    def _publish_due(self, running: RunningDevice, now: float) -> None:
-        if self._publisher is None or not self.health.last_sample_mono:
-            return
-        for prop in running.properties:
-            push = running.device.property(prop.name)
-            mqtt = push.mqtt if push else None
-            if mqtt is None or not self._is_due((running.key, "mqtt:" + prop.name), now, prop.report_cycle):
-                continue
-            value = self.value(prop)
-            if value is None:
-                continue
-            payload = property_payload(running.key[0], running.key[1], prop.name, value,
-                                       prop.binding.type, self.health.last_sample_wall)
-            self._publisher.publish(mqtt.address, mqtt.topic, payload, mqtt.qos, mqtt.retained)
-        self._publish_device_topic(running, now)
 
-    def _publish_device_topic(self, running: RunningDevice, now: float) -> None:
-        """All properties of a device in one message, on the first broker the device pushes to."""
-        assert self._publisher is not None
-        topic = self._device_topic(*running.key) if self._device_topic else None
-        pushes = [p.mqtt for p in running.device.properties if p.mqtt is not None]
-        if topic is None or not pushes or not running.properties:
-            return
-        cycle = min(p.report_cycle for p in running.properties)
-        if not self._is_due((running.key, "mqtt-device"), now, cycle):
-            return
-        values = {p.name: (v, p.binding.type) for p in running.properties if (v := self.value(p)) is not None}
-        if values:
-            payload = device_payload(running.key[0], running.key[1], values, self.health.last_sample_wall)
-            self._publisher.publish(pushes[0].address, topic, payload, pushes[0].qos, False)
+def _typed(prop: BoundProperty, readings: Readings) -> Value | None:
+    """A reading converted to the property's type; None when absent or not convertible."""
+    raw = readings.get(prop.binding.reading)
+    if raw is None:
+        return None
+    try:
+        return coerce_reading(raw, prop.binding.type)
+    except (TypeError, ValueError):
+        return None

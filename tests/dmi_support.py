@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from google.protobuf import wrappers_pb2
 
+from mapper.devices.model import Device, DeviceModel, DeviceRejected, TwinValue
 from mapper.dmi.generated import api_pb2 as pb
-from mapper.model import Device, DeviceModel, DeviceRejected, TwinValue
 
 
 class MemoryDevices:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mapper import model
-from mapper.catalogue import CATALOGUE, PropertyBinding, bind_property, entry
+from mapper.devices import model
+from mapper.devices.catalogue import CATALOGUE, PropertyBinding, bind_property, entry
 
 RW = model.ModelProperty
 

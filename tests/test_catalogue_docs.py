@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from mapper.catalogue import CATALOGUE
-from mapper.readings import READING_KEYS, documented_key, normalise
+from mapper.devices.catalogue import CATALOGUE
+from mapper.readings.normaliser import READING_KEYS, documented_key, normalise
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "properties.md"

@@ -19,9 +19,9 @@ from mapper_process import DEVICE_MODEL, Emulator, Mapper, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 from mapper.dmi.generated import api_pb2 as pb
+from mapper.dmi.manifests import load_manifests
 from mapper.emulator.profile import resolve_profile_path
-from mapper.jtop_source import client_version
-from mapper.kube import load_manifests
+from mapper.source.jtop import client_version
 
 pytestmark = pytest.mark.jtop
 

@@ -14,11 +14,11 @@ import pytest
 from mapper_process import DEVICE_MODEL
 
 from mapper.config import ControlConfig
-from mapper.control import Controller
-from mapper.devices import RunningDevice, bind_device
+from mapper.control.controller import Controller
+from mapper.devices.model import Device
+from mapper.devices.registry import RunningDevice, bind_device
 from mapper.dmi.convert import device_from_pb, model_from_pb
-from mapper.kube import load_manifests
-from mapper.model import Device
+from mapper.dmi.manifests import load_manifests
 
 MODES = ["MODE_15W_2CORE", "MODE_15W_4CORE", "MODE_15W_6CORE", "MODE_10W_2CORE", "MODE_10W_4CORE",
          "MODE_10W_DESKTOP", "MODE_20W_2CORE", "MODE_20W_4CORE", "MODE_20W_6CORE"]

@@ -15,7 +15,7 @@ from fake_edgecore import FakeEdgeCore
 from mapper_process import DEVICE_MODEL, Emulator, Mapper
 from prometheus import Prometheus, running_prometheus
 
-from mapper.kube import load_manifests
+from mapper.dmi.manifests import load_manifests
 
 pytestmark = [pytest.mark.slow, pytest.mark.jtop]
 

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 from deploy_support import REPO_ROOT, crd_schema, load_documents
 
-from mapper.readings_keys import documented_key
+from mapper.readings.keys import documented_key
 
 DEVICE_MODEL_DIR = REPO_ROOT / "device-model"
 MODEL_FILE = DEVICE_MODEL_DIR / "jetson-model.yaml"
@@ -73,7 +73,7 @@ def test_state_report_patch_is_valid_on_1_23_only() -> None:
 
 
 def test_model_properties_equal_the_catalogue() -> None:
-    catalogue = importlib.import_module("mapper.catalogue").CATALOGUE
+    catalogue = importlib.import_module("mapper.devices.catalogue").CATALOGUE
     declared = {
         p["name"]: (p["type"], p.get("unit", ""), p["accessMode"] == "ReadWrite") for p in model()["spec"]["properties"]
     }

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from google.protobuf import any_pb2, wrappers_pb2
 
+from mapper.devices.model import DeviceRejected, TwinValue
 from mapper.dmi import convert
 from mapper.dmi.generated import api_pb2 as pb
-from mapper.model import DeviceRejected, TwinValue
 
 
 def packed(wrapper: object) -> any_pb2.Any:

@@ -14,8 +14,8 @@ from common import short_dir
 from dmi_support import pb_device, pb_model
 from fake_edgecore import FakeEdgeCore, max_rate
 
+from mapper.devices.model import Device, DeviceModel, TwinValue
 from mapper.dmi.edgecore import EdgeCoreClient, MapperIdentity
-from mapper.model import Device, DeviceModel, TwinValue
 
 TWINS = [
     TwinValue("gpu_usage", reported="12.5", observed_desired=""),

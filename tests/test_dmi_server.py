@@ -13,10 +13,10 @@ from common import short_dir
 from dmi_support import MemoryDevices, pb_device, pb_model
 from google.protobuf import any_pb2
 
+from mapper.devices.model import TwinValue
 from mapper.dmi.generated import api_pb2 as pb
 from mapper.dmi.generated import api_pb2_grpc as pb_grpc
 from mapper.dmi.server import MapperServer, prepare_socket_path
-from mapper.model import TwinValue
 
 
 class Running:

@@ -16,7 +16,7 @@ from fake_edgecore import FakeEdgeCore, max_rate
 from mapper_process import DEVICE_MODEL, Emulator, Mapper, wait_until
 
 from mapper.dmi.generated import api_pb2 as pb
-from mapper.kube import load_manifests
+from mapper.dmi.manifests import load_manifests
 
 pytestmark = pytest.mark.jtop
 

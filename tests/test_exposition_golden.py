@@ -28,7 +28,7 @@ def render_page() -> bytes:
     from mapper.app import MapperApp
     from mapper.config import CommonConfig, HttpConfig, MapperConfig, SourceConfig
     from mapper.dmi.convert import device_from_pb, model_from_pb
-    from mapper.kube import load_manifests
+    from mapper.dmi.manifests import load_manifests
 
     with tempfile.TemporaryDirectory(prefix="jm", dir="/tmp") as workdir:
         config = MapperConfig(
@@ -59,7 +59,7 @@ def render_page() -> bytes:
             deliver({**snapshot, "time": SAMPLE_TIME + 1.0})  # health sees the tick's outcome
             return generate_latest(app.metrics_registry)
         finally:
-            app.publisher.close(timeout=0.1)
+            app.sinks.close()
             app.http.server_close()
 
 

@@ -15,7 +15,7 @@ from emulator_support import INTERVAL, emulator, expected_sample, profile, wait_
 from mapper.emulator.process import spawn_emulator
 from mapper.emulator.profile import builtin_profile_names
 from mapper.emulator.synth import pwm_to_percent
-from mapper.jtop_source import JtopSource, SetterRefused, Snapshot, SourceUnavailable, client_version
+from mapper.source.jtop import JtopSource, SetterRefused, Snapshot, SourceUnavailable, client_version
 
 pytestmark = pytest.mark.jtop
 SNAPSHOT_KEYS = {"time", "interval", "uptime", "board", "cpu", "gpu", "memory", "fan", "temperature", "power",

@@ -12,12 +12,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mapper.config import ControlConfig
-from mapper.control import Controller
-from mapper.devices import DeviceRegistry
+from mapper.control.controller import Controller
+from mapper.devices.registry import DeviceRegistry
 from mapper.dmi.convert import device_from_pb, model_from_pb
-from mapper.kube import load_manifests
-from mapper.metrics import FAMILIES, KeyRouter, MapperCollector
+from mapper.dmi.manifests import load_manifests
 from mapper.runtime import Runtime
+from mapper.sinks.prometheus.collector import MapperCollector
+from mapper.sinks.prometheus.families import FAMILIES, KeyRouter
 
 REPO = Path(__file__).resolve().parents[1]
 SNAPSHOT = REPO / "tests" / "fixtures" / "jtop" / "agx-orin_jp5_built.json"

@@ -22,9 +22,9 @@ from fake_edgecore import FakeEdgeCore
 from mapper_process import DEVICE_MODEL, Emulator, Mapper, wait_until
 from metrics_scrape import SENTINEL, FamilyShape, demo, families, promtool_check_metrics, sample_values, scrape
 
+from mapper.dmi.manifests import load_manifests
 from mapper.emulator.profile import builtin_profile_names
-from mapper.kube import load_manifests
-from mapper.readings import READING_KEYS
+from mapper.readings.normaliser import READING_KEYS
 
 pytestmark = [pytest.mark.slow, pytest.mark.jtop]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mapper.mqtt_delivery import DeliveryBook, Outgoing
+from mapper.sinks.mqtt.delivery import DeliveryBook, Outgoing
 
 
 class _Written:

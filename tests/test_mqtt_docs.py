@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from mapper import mqtt_settings
-from mapper.mqtt_format import device_payload, property_payload
-from mapper.mqtt_settings import MqttSettings, parse_mqtt_settings
+from mapper.sinks.mqtt import settings as mqtt_settings
+from mapper.sinks.mqtt.format import device_payload, property_payload
+from mapper.sinks.mqtt.settings import MqttSettings, parse_mqtt_settings
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "mqtt.md").read_text(encoding="utf-8")
 

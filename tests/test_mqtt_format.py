@@ -7,8 +7,13 @@ import math
 
 import pytest
 
-from mapper.mqtt import device_payload, normalise_address, property_payload
-from mapper.mqtt_format import canonical_address, topic_problem
+from mapper.sinks.mqtt.format import (
+    canonical_address,
+    device_payload,
+    normalise_address,
+    property_payload,
+    topic_problem,
+)
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,10 @@ import pytest
 from common import free_port, wait_until
 from mosquitto import Mosquitto, Subscriber, broker_dir, mqtt_broker
 
-from mapper.mqtt import BrokerStats, MqttPublisher, normalise_address, property_payload
-from mapper.mqtt_format import canonical_address
-from mapper.mqtt_settings import MqttSettings
+from mapper.sinks.mqtt.client import MqttPublisher
+from mapper.sinks.mqtt.delivery import BrokerStats
+from mapper.sinks.mqtt.format import canonical_address, normalise_address, property_payload
+from mapper.sinks.mqtt.settings import MqttSettings
 
 __all__ = ["broker_dir", "mqtt_broker"]  # fixtures used by name
 
@@ -98,8 +99,8 @@ def test_status_is_retained_online_then_offline_after_close(mqtt_broker: Mosquit
 
 DYING_PUBLISHER = """
 import sys, time
-from mapper.mqtt import MqttPublisher
-from mapper.mqtt_settings import MqttSettings
+from mapper.sinks.mqtt.client import MqttPublisher
+from mapper.sinks.mqtt.settings import MqttSettings
 publisher = MqttPublisher(MqttSettings(status_topic="jm/{node}/status"), node="dying")
 publisher.publish(sys.argv[1], "jm/hello", b"hi", 1, False)
 while next(iter(publisher.broker_stats().values())).published < 1:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mapper.mqtt_settings import MqttSettings, TlsSettings, parse_mqtt_settings
+from mapper.sinks.mqtt.settings import MqttSettings, TlsSettings, parse_mqtt_settings
 
 
 def test_empty_section_gives_defaults() -> None:

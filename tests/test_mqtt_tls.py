@@ -9,8 +9,8 @@ import pytest
 from common import free_port, wait_until
 from mosquitto import Mosquitto, Subscriber, broker_dir
 
-from mapper.mqtt import MqttPublisher
-from mapper.mqtt_settings import parse_mqtt_settings
+from mapper.sinks.mqtt.client import MqttPublisher
+from mapper.sinks.mqtt.settings import parse_mqtt_settings
 
 __all__ = ["broker_dir"]  # fixture used by name
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mapper.readings import normalise
+from mapper.readings.normaliser import normalise
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "jtop"
 ORIN_NANO = "orin-nano-4gb_jp6.2_jtop4x_recorded.json"

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from mapper.values import (
+from mapper.devices.values import (
     DEFAULT_CYCLE_MS,
     MAX_CYCLE_MS,
     coerce_reading,

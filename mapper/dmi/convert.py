@@ -9,8 +9,7 @@ from collections.abc import Mapping, Sequence
 from google.protobuf import any_pb2, wrappers_pb2
 from google.protobuf.message import DecodeError
 
-from mapper.dmi.generated import api_pb2 as pb
-from mapper.model import (
+from mapper.devices.model import (
     PROPERTY_TYPES,
     READ_ONLY,
     READ_WRITE,
@@ -24,6 +23,7 @@ from mapper.model import (
     MqttPush,
     TwinValue,
 )
+from mapper.dmi.generated import api_pb2 as pb
 
 _WRAPPERS: dict[str, type[wrappers_pb2.StringValue | wrappers_pb2.BoolValue | wrappers_pb2.Int32Value
                          | wrappers_pb2.Int64Value | wrappers_pb2.FloatValue | wrappers_pb2.DoubleValue]] = {

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import grpc
 
+from mapper.devices.model import Device, DeviceModel, TwinValue
 from mapper.dmi import convert
 from mapper.dmi.generated import api_pb2 as pb
 from mapper.dmi.generated import api_pb2_grpc as pb_grpc
-from mapper.model import Device, DeviceModel, TwinValue
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from typing import Protocol, TypeVar
 
 import grpc
 
+from mapper.devices.model import Device, DeviceModel, DeviceRejected, TwinValue
 from mapper.dmi import convert
 from mapper.dmi.generated import api_pb2 as pb
 from mapper.dmi.generated import api_pb2_grpc as pb_grpc
-from mapper.model import Device, DeviceModel, DeviceRejected, TwinValue
 
 log = logging.getLogger(__name__)
 

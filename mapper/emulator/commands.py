@@ -67,7 +67,8 @@ def run_emulate(args: argparse.Namespace) -> int:
 
 def run_record(args: argparse.Namespace) -> int:
     """Record and write the profile; 2 when jtop.service cannot be read."""
-    from mapper.jtop_source import SourceUnavailable, record_profile
+    from mapper.source.jtop import SourceUnavailable
+    from mapper.source.recorder import record_profile
 
     if args.samples < 1 or args.interval <= 0:
         logger.error("--samples must be >= 1 and --interval > 0")

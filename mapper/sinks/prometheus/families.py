@@ -1,16 +1,13 @@
-"""Prometheus exposition built from the latest readings; a scrape never calls jtop."""
+"""Metric families of the board, built from flat reading keys: adding a reading to /metrics is one line."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
-
-from mapper.runtime import Runtime
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 DEVICE_LABELS = ("namespace", "device", "node")
 
@@ -172,81 +169,3 @@ def power_mode(snapshot: Mapping[str, Any] | None, readings: Mapping[str, Any],
     for mode in modes:
         family.add_metric([*base, mode], 1.0 if mode == current else 0.0)
     return family
-
-
-class MapperCollector(Collector):
-    """Collects from the runtime's last sample; cheap and side-effect free."""
-
-    def __init__(self, runtime: Runtime, node: str,
-                 extra: Callable[[], Iterable[Metric]] | None = None) -> None:
-        self._runtime = runtime
-        self._node = node
-        self._extra = extra
-        self._router = KeyRouter()
-        self._cached_rows: tuple[Mapping[str, Any] | None, dict[str, list[Row]]] = (None, {})
-
-    def collect(self) -> Iterator[Metric]:
-        """Yield every family for every running device, then mapper health."""
-        runtime = self._runtime
-        readings = runtime.readings if runtime.state() != "offline" else {}
-        snapshot = runtime.snapshot
-        devices = runtime.registry.devices()
-        merged: dict[str, Metric] = {}
-        rows = self._rows_of(readings)
-        for running in devices:
-            base = (running.key[0], running.key[1], self._node)
-            families = [*reading_gauges(readings, base, rows=rows), power_mode(snapshot, readings, base)]
-            for family in families:
-                if family.name in merged:
-                    merged[family.name].samples.extend(family.samples)
-                else:
-                    merged[family.name] = family
-        yield from merged.values()
-        yield from self._control_metrics()
-        yield from self._health(len(devices))
-        if self._extra is not None:
-            yield from self._extra()
-
-    def _rows_of(self, readings: Mapping[str, Any]) -> dict[str, list[Row]]:
-        """Family rows of a readings object, built once per sample (the runtime replaces, never mutates, it)."""
-        source, rows = self._cached_rows  # one tuple: concurrent scrapes never see rows of another sample
-        if readings is not source:
-            rows = reading_rows(readings, self._router)
-            self._cached_rows = (readings, rows)
-        return rows
-
-    def _control_metrics(self) -> Iterator[Metric]:
-        converged = GaugeMetricFamily("jetson_property_converged",
-                                      "1 when the board shows the desired value of a writable property.",
-                                      labels=(*DEVICE_LABELS, "property"))
-        drift = CounterMetricFamily("jetson_property_drift", "Times the board left a reached desired value.",
-                                    labels=(*DEVICE_LABELS, "property"))
-        failures = CounterMetricFamily("jetson_setter_failures", "Desired values the mapper gave up on.",
-                                       labels=(*DEVICE_LABELS, "property"))
-        for status in self._runtime.controller.statuses():
-            labels = [status.device[0], status.device[1], self._node, status.prop]
-            converged.add_metric(labels, 1.0 if status.state == "converged" else 0.0)
-            drift.add_metric(labels, status.drift_count)
-            failures.add_metric(labels, status.failures)
-        yield from (converged, drift, failures)
-
-    def _health(self, device_count: int) -> Iterator[Metric]:
-        health = self._runtime.health
-        node = [self._node]
-        up = GaugeMetricFamily("jetson_mapper_source_up", "1 while the jtop service delivers samples.",
-                               labels=["node"])
-        up.add_metric(node, 1.0 if health.source_up else 0.0)
-        last = GaugeMetricFamily("jetson_mapper_last_sample_timestamp_seconds",
-                                 "Unix time of the last jtop sample.", labels=["node"])
-        last.add_metric(node, health.last_sample_wall)
-        devices = GaugeMetricFamily("jetson_mapper_devices", "Devices the mapper runs.", labels=["node"])
-        devices.add_metric(node, device_count)
-        reports = CounterMetricFamily("jetson_mapper_reports", "Twin reports EdgeCore accepted.",
-                                      labels=["namespace", "device", "node"])
-        for (namespace, name), count in sorted(health.reports_ok.items()):
-            reports.add_metric([namespace, name, self._node], count)
-        errors = CounterMetricFamily("jetson_mapper_sink_errors", "Deliveries that failed, by sink.",
-                                     labels=["node", "sink"])
-        for sink in ("dmi", "mqtt"):
-            errors.add_metric([self._node, sink], health.sink_errors[sink])
-        yield from (up, last, devices, reports, errors)

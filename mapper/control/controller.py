@@ -7,25 +7,16 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from mapper.config import ControlConfig
-from mapper.devices import BoundProperty, RunningDevice
-from mapper.writable import MANUAL, WRITABLE, Desired, WritableSpec, same_value
+from mapper.control.actuator import Actuator
+from mapper.control.writable import MANUAL, WRITABLE, Desired, WritableSpec, same_value
+from mapper.devices.registry import BoundProperty, RunningDevice
 
 log = logging.getLogger(__name__)
 
 PENDING, CONVERGED, FAILED, DRIFTED = "pending", "converged", "failed", "drifted"
-
-
-class Actuator(Protocol):
-    """What the controller needs from the board (JtopSource implements it)."""
-
-    def set_nvpmodel(self, mode_id: int, force: bool = False) -> None: ...
-    def set_jetson_clocks(self, enabled: bool) -> None: ...
-    def set_fan_profile(self, profile: str) -> None: ...
-    def set_fan_speed(self, percent: float) -> None:
-        """Set the first fan's speed, switching it to the manual profile first when it is elsewhere."""
 
 
 @dataclass

@@ -7,9 +7,9 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from mapper.catalogue import PropertyBinding, bind_property
-from mapper.model import Device, DeviceModel, DeviceRejected
-from mapper.values import validate_cycle_ms
+from mapper.devices.catalogue import PropertyBinding, bind_property
+from mapper.devices.model import Device, DeviceModel, DeviceRejected
+from mapper.devices.values import validate_cycle_ms
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class RunningDevice:
 
 
 DesiredValidator = Callable[[RunningDevice], list[str]]
+OutputCheck = Callable[[Device], list[str]]
 
 
 def bind_device(device: Device, model: DeviceModel, protocol: str) -> RunningDevice:
@@ -94,9 +95,11 @@ def bind_device(device: Device, model: DeviceModel, protocol: str) -> RunningDev
 class DeviceRegistry:
     """Models and devices known to the mapper; a device is replaced only by a valid one."""
 
-    def __init__(self, protocol: str, validate_desired: DesiredValidator | None = None) -> None:
+    def __init__(self, protocol: str, validate_desired: DesiredValidator | None = None,
+                 check_outputs: OutputCheck | None = None) -> None:
         self._protocol = protocol
         self._validate_desired = validate_desired
+        self._check_outputs = check_outputs
         self._lock = threading.RLock()
         self._models: dict[tuple[str, str], DeviceModel] = {}
         self._devices: dict[tuple[str, str], RunningDevice] = {}
@@ -104,6 +107,10 @@ class DeviceRegistry:
     def set_desired_validator(self, validate_desired: DesiredValidator) -> None:
         """Check desired values with the controller before a device is accepted."""
         self._validate_desired = validate_desired
+
+    def set_output_check(self, check_outputs: OutputCheck) -> None:
+        """Let the sinks refuse a device whose push or database methods they cannot serve."""
+        self._check_outputs = check_outputs
 
     def upsert_model(self, model: DeviceModel) -> list[tuple[str, str]]:
         """Store a model; re-bind its devices; return keys of devices the new model no longer fits."""
@@ -145,6 +152,8 @@ class DeviceRegistry:
                     f"{device.model_name} is unknown to the mapper (known models: {known})"
                 )
             running = bind_device(device, model, self._protocol)
+            if self._check_outputs is not None and (problems := self._check_outputs(device)):
+                raise DeviceRejected(f"device {device.namespace}/{device.name}: " + "; ".join(problems))
             if self._validate_desired is not None:
                 problems = self._validate_desired(running)
                 if problems and strict_desired:

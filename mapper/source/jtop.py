@@ -5,9 +5,7 @@ This is the only module of the project that imports `jtop`.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -17,16 +15,16 @@ from typing import Any
 import jtop.service as jtop_service
 from jtop import JtopException, jtop
 
-from mapper.jtop_snapshot import Snapshot, board_of, build_snapshot, describe_failure, nvpmodel_of
+from mapper.source.snapshot import Snapshot, board_of, build_snapshot, describe_failure
 
-__all__ = ["JtopSource", "SetterRefused", "Snapshot", "SourceUnavailable", "client_version", "describe_failure",
-           "record_profile"]
+__all__ = ["TIMEOUT_GAIN", "JtopSource", "SetterRefused", "Snapshot", "SourceUnavailable", "client_version", "connect",
+           "describe_failure"]
 
 logger = logging.getLogger(__name__)
 
 FAN_MANUAL = "manual"
 # The client waits TIMEOUT_GAIN intervals for a sample before it gives up.
-_TIMEOUT_GAIN = 3.0
+TIMEOUT_GAIN = 3.0
 _LOST = (JtopException, EOFError, OSError)
 # The client reads the module-global socket path when it is constructed: construct one at a time.
 _PIPE_LOCK = threading.Lock()
@@ -51,7 +49,7 @@ def _forget_old_connections(socket_path: str) -> None:
         cache.pop(socket_path, None)
 
 
-def _connect(socket_path: str, interval: float) -> Any:
+def connect(socket_path: str, interval: float) -> Any:
     """A started jtop client on socket_path (raises what the client raises)."""
     with _PIPE_LOCK:
         _forget_old_connections(socket_path)
@@ -193,7 +191,7 @@ class JtopSource:
         delay = self._backoff_initial
         while not self._stop.is_set():
             try:
-                client = _connect(self._socket_path, self._interval)
+                client = connect(self._socket_path, self._interval)
             except Exception as error:  # the client raises many types; all mean "not now"
                 self._announce(False, describe_failure(error))
                 self._stop.wait(delay)
@@ -215,9 +213,9 @@ class JtopSource:
                 self._client = client
             self._announce(True, f"jtop.service connected on {self._socket_path}")
             while not self._stop.is_set():
-                if not self._fresh.wait(max(1.0, client.interval * _TIMEOUT_GAIN) + 1.0):
+                if not self._fresh.wait(max(1.0, client.interval * TIMEOUT_GAIN) + 1.0):
                     client.ok(spin=True)  # raises the reader thread's error, if any
-                    return f"jtop.service unavailable: no sample for {client.interval * _TIMEOUT_GAIN:.1f}s"
+                    return f"jtop.service unavailable: no sample for {client.interval * TIMEOUT_GAIN:.1f}s"
                 self._fresh.clear()
                 with self._lock:
                     snapshot, self._pending = self._pending, None
@@ -256,52 +254,6 @@ class JtopSource:
             self._on_sample(snapshot)
         except Exception:
             logger.exception("on_sample callback failed")
-
-
-def record_profile(socket_path: str, samples: int, interval: float, name: str | None = None) -> dict[str, Any]:
-    """Read `samples` raw samples and the init data from jtop.service, as a profile document.
-
-    The init message is rebuilt from the client's public attributes (they carry all of it), so the
-    recorder never competes with the client for the service's shared queue.
-    """
-    try:
-        client = _connect(socket_path, interval)
-    except Exception as error:
-        raise SourceUnavailable(describe_failure(error)) from error
-    collected: list[dict[str, Any]] = []
-    done = threading.Event()
-
-    def keep(jetson: Any) -> None:
-        if len(collected) < samples:
-            collected.append(json.loads(jetson.json()))
-        if len(collected) >= samples:
-            done.set()
-
-    try:
-        board = board_of(client)
-        client.attach(keep)
-        if not done.wait(samples * max(interval, client.interval) * _TIMEOUT_GAIN + 10.0):
-            raise SourceUnavailable(f"jtop.service sent {len(collected)} of {samples} samples")
-        init: dict[str, Any] = {
-            "version": client_version(), "board": board, "interval": client.interval,
-            "memory": client.memory.swap_path(), "fan": {n: list(client.fan.all_profiles(n)) for n in client.fan},
-            "jc": client.jetson_clocks is not None,
-        }
-        nvp = nvpmodel_of(client)
-        if nvp is not None:
-            init["nvpmodel"] = {"models": nvp["models"], "default": nvp["default"]}
-    finally:
-        client.close()
-    model = str(board["hardware"].get("Model", "jetson"))
-    return {
-        "format": "jetson-mapper-profile/1",
-        "name": name or re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-"),
-        "description": f"recorded from {model} (L4T {board['hardware'].get('L4T', '?')}) on "
-                       f"{time.strftime('%Y-%m-%d')}",
-        "jetson_stats": client_version(),
-        "init": init,
-        "samples": collected[:samples],
-    }
 
 
 def client_version() -> str:

@@ -19,8 +19,8 @@ from google.protobuf import any_pb2, wrappers_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from mapper.devices.model import DeviceRejected
 from mapper.dmi.generated import api_pb2 as pb
-from mapper.model import DeviceRejected
 
 API_VERSION = "devices.kubeedge.io/v1beta1"
 DEFAULT_NAMESPACE = "default"

@@ -1,6 +1,6 @@
 """MQTT publishing: one long-lived paho client per broker (the only module importing paho).
 
-Delivery rules (details in docs/mqtt.md, bookkeeping in mapper/mqtt_delivery.py):
+Delivery rules (details in docs/mqtt.md, bookkeeping in mapper/sinks/mqtt/delivery.py):
 - QoS 1/2 messages wait in a per-broker queue of `queue_size` while the broker is unreachable; when the
   queue is full the OLDEST waiting message is dropped and counted. After reconnect they go out in order.
 - At most INFLIGHT_WINDOW QoS 1/2 messages are handed to paho unacknowledged; paho keeps those across a
@@ -25,25 +25,9 @@ from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessageI
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from mapper.mqtt_delivery import INFLIGHT_WINDOW, BrokerStats, DeliveryBook, Outgoing
-from mapper.mqtt_format import (
-    PropertyValue,
-    canonical_address,
-    device_payload,
-    normalise_address,
-    property_payload,
-    topic_problem,
-)
-from mapper.mqtt_settings import MqttSettings
-
-__all__ = [
-    "BrokerStats",
-    "MqttPublisher",
-    "PropertyValue",
-    "device_payload",
-    "normalise_address",
-    "property_payload",
-]
+from mapper.sinks.mqtt.delivery import INFLIGHT_WINDOW, BrokerStats, DeliveryBook, Outgoing
+from mapper.sinks.mqtt.format import canonical_address, normalise_address, topic_problem
+from mapper.sinks.mqtt.settings import MqttSettings
 
 LOG = logging.getLogger(__name__)
 ONLINE = b"online"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mapper import model
-from mapper.readings_keys import documented_key
+from mapper.devices import model
+from mapper.readings.keys import documented_key
 
 PROTOCOL_NAME = "jetson"
 READING_VISITOR_KEY = "reading"

@@ -8,16 +8,16 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from mapper.readings_compute import (
+from mapper.readings.compute import (
     cpu_readings,
     engine_readings,
     gpu_readings,
     memory_readings,
     process_readings,
 )
-from mapper.readings_keys import READING_KEYS, ReadingKey, documented_key
-from mapper.readings_sensors import fan_readings, power_readings, temperature_readings
-from mapper.readings_util import Out, Reading, flag, integer, mapping, number, put, text
+from mapper.readings.keys import READING_KEYS, ReadingKey, documented_key
+from mapper.readings.sensors import fan_readings, power_readings, temperature_readings
+from mapper.readings.util import Out, Reading, flag, integer, mapping, number, put, text
 
 __all__ = ["READING_KEYS", "Reading", "ReadingKey", "Readings", "documented_key", "normalise"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mapper.readings_util import (
+from mapper.readings.util import (
     Out,
     divided,
     integer,

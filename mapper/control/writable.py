@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from mapper.control import Actuator
+from mapper.control.actuator import Actuator
 
 FAN_SPEED_TOLERANCE = 2.0  # percent: pwm quantises (set 30, read 29.8)
 MANUAL = "manual"
@@ -23,7 +22,7 @@ class Desired:
 
 
 Parser = Callable[[str, "Mapping[str, Any] | None", bool], Desired]
-Applier = Callable[["Actuator", Desired, "Mapping[str, Any]"], None]
+Applier = Callable[[Actuator, Desired, "Mapping[str, Any]"], None]
 
 
 @dataclass(frozen=True)

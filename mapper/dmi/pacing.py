@@ -8,8 +8,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from mapper.devices import RunningDevice
-from mapper.model import TwinValue
+from mapper.devices.model import TwinValue
+from mapper.devices.registry import RunningDevice
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Desired values applied to the board and confirmed in later samples."""

@@ -1,0 +1,1 @@
+"""The HTTP port: /metrics, health probes and the mapper-framework REST API."""

@@ -1,0 +1,1 @@
+"""jtop samples turned into flat, board-independent readings in base units."""

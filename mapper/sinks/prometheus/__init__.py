@@ -1,0 +1,1 @@
+"""Prometheus output: metric families from readings and health, and the pre-rendered page."""

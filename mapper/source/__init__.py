@@ -1,0 +1,1 @@
+"""The board side: one jetson-stats client, its raw samples, and the profile recorder."""
