@@ -58,7 +58,7 @@ def crd_schema(kubeedge_version: str, crd_file: str, api_version: str = "v1beta1
     raise KeyError(f"{crd_file} of {kubeedge_version} serves no {api_version}")
 
 
-# Metric names fixed in the shared spec (mapper/sinks/prometheus/families.py): deploy rules and dashboard use only these.
+# Metric names fixed in the shared spec (mapper/sinks/prometheus/): deploy rules and dashboard use only these.
 SPEC_METRICS = frozenset(
     {
         "jetson_info",
