@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: lint, types, then pytest with jetson-stats 7.x (JetPack 6 line) and the
 # jtop tests again with jetson-stats 4.2.x (JetPack 5 line). Installs what it needs when run as root.
+# Tests run in PYTEST_WORKERS parallel workers (default 4; 1 runs them in one process).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JTOP4_VERSION=${JTOP4_VERSION:-4.2.12}
@@ -29,6 +30,6 @@ if [ ! -x .venv-jtop4/bin/pytest ]; then python3 -m venv .venv-jtop4; fi
 .venv/bin/ruff check .
 .venv/bin/mypy
 echo "== pytest, jetson-stats $(.venv/bin/python -c 'import jtop; print(jtop.__version__)')"
-.venv/bin/python -m pytest -q "$@"
+.venv/bin/python -m pytest -q -n "${PYTEST_WORKERS:-4}" "$@"
 echo "== pytest -m jtop, jetson-stats $(.venv-jtop4/bin/python -c 'import jtop; print(jtop.__version__)')"
-.venv-jtop4/bin/python -m pytest -q -m jtop "$@"
+.venv-jtop4/bin/python -m pytest -q -n "${PYTEST_WORKERS:-4}" -m jtop "$@"
