@@ -31,7 +31,13 @@ class SinkKind:
 
 
 KINDS: tuple[SinkKind, ...] = (
-    SinkKind("mqtt", "mapper.sinks.mqtt.sink", lambda prop: prop.mqtt is not None, MQTT_SERIES),
+    SinkKind("mqtt", "mapper.sinks.mqtt.sink", lambda prop: prop.push_method == "mqtt", MQTT_SERIES),
+    SinkKind("http", "mapper.sinks.push_http", lambda prop: prop.push_method == "http"),
+    SinkKind("otel", "mapper.sinks.push_otel", lambda prop: prop.push_method == "otel"),
+    SinkKind("influxdb2", "mapper.sinks.db_influxdb2", lambda prop: prop.db_method == "influxdb2"),
+    SinkKind("redis", "mapper.sinks.db_redis", lambda prop: prop.db_method == "redis"),
+    SinkKind("mysql", "mapper.sinks.db_mysql", lambda prop: prop.db_method == "mysql"),
+    SinkKind("tdengine", "mapper.sinks.db_tdengine", lambda prop: prop.db_method == "tdengine"),
 )
 
 
