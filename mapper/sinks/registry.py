@@ -28,6 +28,7 @@ class SinkKind:
     module: str
     used_by: Callable[[DeviceProperty], bool]
     own_series: OwnSeries | None = None
+    delivers: bool = True  # False for a kind that only refuses Devices (no counters to show)
 
 
 KINDS: tuple[SinkKind, ...] = (
@@ -37,7 +38,7 @@ KINDS: tuple[SinkKind, ...] = (
     SinkKind("influxdb2", "mapper.sinks.db_influxdb2", lambda prop: prop.db_method == "influxdb2"),
     SinkKind("redis", "mapper.sinks.db_redis", lambda prop: prop.db_method == "redis"),
     SinkKind("mysql", "mapper.sinks.db_mysql", lambda prop: prop.db_method == "mysql"),
-    SinkKind("tdengine", "mapper.sinks.db_tdengine", lambda prop: prop.db_method == "tdengine"),
+    SinkKind("tdengine", "mapper.sinks.db_tdengine", lambda prop: prop.db_method == "tdengine", delivers=False),
 )
 
 
@@ -103,7 +104,8 @@ class SinkSet:
     def counted(self) -> list[tuple[str, Sink | None]]:
         """Every sink with delivery counters by name, None for kinds no Device uses yet; sorted by name."""
         with self._lock:
-            rows: list[tuple[str, Sink | None]] = [(k.name, self._built.get(k.name)) for k in self._kinds]
+            rows: list[tuple[str, Sink | None]] = [(k.name, self._built.get(k.name)) for k in self._kinds
+                                                   if k.delivers]
         rows.extend((s.name, s) for s in self._core if s.stats() is not None)
         return sorted(rows, key=lambda row: row[0])
 
