@@ -51,7 +51,11 @@ class QueueSettings:
 
 
 class DeliveryQueue(Generic[T]):
-    """The items of one sink towards one target, sent in order by one thread."""
+    """The items of one sink towards one target, sent in order by one thread.
+
+    Items stay in the queue until a write confirms them. When the queue is full the oldest item goes, even one
+    that is being written: if that write succeeds the item counts as sent, otherwise as dropped.
+    """
 
     def __init__(self, sink: str, target: str, writer: Writer[T], settings: QueueSettings,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -59,13 +63,15 @@ class DeliveryQueue(Generic[T]):
         self.target = redact(target)
         self._writer = writer
         self._size = max(settings.size, 1)
-        self._batch = max(min(settings.batch, self._size), 1)
+        self._batch = max(settings.batch, 1)
         self._backoff_initial = settings.backoff_initial
         self._backoff_max = settings.backoff_max
         self._clock = clock
         self._cond = threading.Condition()
-        self._waiting: deque[T] = deque()
-        self._inflight: list[T] = []
+        self._items: deque[tuple[int, T]] = deque()
+        self._next_seq = 0
+        self._writing: tuple[int, int] | None = None  # first and last sequence number of the batch being written
+        self._gone_while_writing = 0  # items of that batch pushed out of the full queue meanwhile
         self._sent = self._failed = self._dropped = 0
         self._up = False
         self._streak = False  # failing since the last successful write
@@ -74,15 +80,19 @@ class DeliveryQueue(Generic[T]):
         self._thread: threading.Thread | None = None
 
     def put(self, item: T) -> None:
-        """Queue one item; the oldest waiting one goes (counted) when the queue is full. Never blocks."""
+        """Queue one item; the oldest one goes (counted) when the queue is full. Never blocks."""
         with self._cond:
             if self._stopping:
                 self._dropped += 1
                 return
-            self._waiting.append(item)
-            while self._waiting and len(self._waiting) + len(self._inflight) > self._size:
-                self._waiting.popleft()
-                self._dropped += 1
+            self._items.append((self._next_seq, item))
+            self._next_seq += 1
+            while len(self._items) > self._size:
+                seq, _ = self._items.popleft()
+                if self._writing is not None and self._writing[0] <= seq <= self._writing[1]:
+                    self._gone_while_writing += 1
+                else:
+                    self._dropped += 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=f"{self.sink}-sender", daemon=True)
                 self._thread.start()
@@ -96,32 +106,31 @@ class DeliveryQueue(Generic[T]):
     def stats(self) -> SinkStats:
         """A consistent snapshot of the counters."""
         with self._cond:
-            return SinkStats(self.target, self._sent, self._failed, self._dropped,
-                             len(self._waiting) + len(self._inflight), self._up)
+            return SinkStats(self.target, self._sent, self._failed, self._dropped, len(self._items), self._up)
 
-    def _next_batch(self) -> list[T] | None:
-        """Wait for something to send; the batch being retried comes first, topped up from the queue."""
+    def _next_batch(self) -> list[tuple[int, T]] | None:
+        """Wait for something to send and mark the oldest items as being written; None once stopping."""
         with self._cond:
-            while not self._stopping and not self._waiting and not self._inflight:
+            while not self._stopping and not self._items:
                 self._cond.wait()
-            if self._stopping and not self._up:
+            if self._stopping:
                 return None
-            while self._waiting and len(self._inflight) < self._batch:
-                self._inflight.append(self._waiting.popleft())
-            return list(self._inflight) if self._inflight else None
+            batch = [self._items[index] for index in range(min(self._batch, len(self._items)))]
+            self._writing, self._gone_while_writing = (batch[0][0], batch[-1][0]), 0
+            return batch
 
     def _run(self) -> None:
         backoff = self._backoff_initial
         while (batch := self._next_batch()) is not None:
             try:
-                self._writer.write(batch)
+                self._writer.write([item for _, item in batch])
             except Permanent as exc:
-                self._settle(dropped=len(batch))
+                self._settle(len(batch), delivered=False, failed=False)
                 log.error("%s to %s: %d item(s) refused and dropped: %s", self.sink, self.target, len(batch),
                           redact(str(exc)))
                 continue
             except Exception as exc:  # any client error is a failed attempt: retry later, keep the items
-                if self._settle(failed=True):
+                if self._settle(len(batch), delivered=False, failed=True):
                     log.warning("%s to %s failed (%s: %s); retrying with backoff up to %.0f s", self.sink,
                                 self.target, type(exc).__name__, redact(str(exc)), self._backoff_max)
                 with self._cond:
@@ -129,20 +138,28 @@ class DeliveryQueue(Generic[T]):
                         self._cond.wait(backoff)
                 backoff = min(backoff * 2, self._backoff_max)
                 continue
-            if self._settle(sent=len(batch)):
+            if self._settle(len(batch), delivered=True, failed=False):
                 log.info("%s to %s delivering again", self.sink, self.target)
             backoff = self._backoff_initial
 
-    def _settle(self, sent: int = 0, dropped: int = 0, failed: bool = False) -> bool:
-        """Record the outcome of one attempt; True when it starts an error streak or ends one."""
+    def _settle(self, count: int, delivered: bool, failed: bool) -> bool:
+        """Record one attempt on a batch of `count` items; True when it starts or ends an error streak."""
         with self._cond:
-            if self._closed:
+            if self._closed or self._writing is None:  # close() has counted the batch already
                 return False
-            if not failed:
-                del self._inflight[:sent + dropped]
-            self._sent += sent
-            self._dropped += dropped
-            self._failed += 1 if failed or dropped else 0
+            last = self._writing[1]
+            gone, self._writing, self._gone_while_writing = self._gone_while_writing, None, 0
+            if failed:  # the batch stays queued; what the full queue pushed out of it is lost
+                self._dropped += gone
+                self._failed += 1
+            else:
+                while self._items and self._items[0][0] <= last:
+                    self._items.popleft()
+                if delivered:
+                    self._sent += count
+                else:
+                    self._dropped += count
+                    self._failed += 1
             self._up = not failed  # a receiver that refused data still answered
             changed = self._streak != failed
             self._streak = failed
@@ -152,20 +169,17 @@ class DeliveryQueue(Generic[T]):
     def close(self, deadline: float) -> None:
         """Send what is queued until `deadline` (monotonic) while the target is up, then stop; drop the rest."""
         with self._cond:
-            while self._up and (self._waiting or self._inflight) and self._clock() < deadline:
+            while self._up and self._items and self._clock() < deadline:
                 self._cond.wait(0.05)
             self._stopping = True
-            self._up = False
-            self._dropped += len(self._waiting)
-            self._waiting.clear()
             self._cond.notify_all()
             thread = self._thread
         if thread is not None:
             thread.join(max(deadline - self._clock(), 0.0) + 1.0)
         with self._cond:
-            self._closed = True
-            self._dropped += len(self._inflight)
-            self._inflight.clear()
+            self._closed, self._up = True, False
+            self._dropped += len(self._items)
+            self._items.clear()
         try:
             self._writer.close()
         except Exception:  # closing a broken connection must not stop the mapper's shutdown
