@@ -253,6 +253,7 @@ class HttpReceiver:
 
     def __init__(self) -> None:
         self.requests: list[Received] = []
+        self.answers: list[int] = []  # statuses to answer next (then 204)
         self._lock = threading.Lock()
         receiver = self
 
@@ -262,9 +263,11 @@ class HttpReceiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with receiver._lock:
-                    receiver.requests.append(Received(self.path, self.headers.get("Content-Type", ""), body,
-                                                      self.client_address[1]))
-                self.send_response(204)
+                    status = receiver.answers.pop(0) if receiver.answers else 204
+                    if status == 204:
+                        receiver.requests.append(Received(self.path, self.headers.get("Content-Type", ""), body,
+                                                          self.client_address[1]))
+                self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

@@ -96,7 +96,7 @@ class Influxdb2Sink(PanelSink[Row]):
 
     def __init__(self, context: SinkContext) -> None:
         settings = context.config.datapanel
-        super().__init__(settings.queue("influxdb2"))
+        super().__init__(settings.queue("influxdb2"), secrets=(settings.influx_token,))
         self._token = settings.influx_token
         self._timeout = settings.timeout
 

@@ -135,7 +135,7 @@ class MysqlSink(PanelSink[Row]):
 
     def __init__(self, context: SinkContext) -> None:
         settings = context.config.datapanel
-        super().__init__(settings.queue("mysql"))
+        super().__init__(settings.queue("mysql"), secrets=(settings.mysql_password,))
         self._password = settings.mysql_password
         self._timeout = settings.timeout
         self._methods: dict[tuple[str, int, str, str], MysqlMethod] = {}

@@ -109,7 +109,7 @@ class RedisSink(PanelSink[Member]):
 
     def __init__(self, context: SinkContext) -> None:
         settings = context.config.datapanel
-        super().__init__(settings.queue("redis"))
+        super().__init__(settings.queue("redis"), secrets=(settings.redis_password,))
         self._password = settings.redis_password
         self._timeout = settings.timeout
         self._methods: dict[tuple[str, int], RedisMethod] = {}

@@ -83,8 +83,9 @@ class PanelSink(Sink, Generic[Item]):
 
     method: ClassVar[str]  # "http", "otel", or a DB_METHODS name
 
-    def __init__(self, queue: QueueSettings) -> None:
+    def __init__(self, queue: QueueSettings, secrets: Sequence[str | None] = ()) -> None:
         self._queue_settings = queue
+        self._secrets = tuple(secret for secret in secrets if secret)
         self._lock = threading.Lock()
         self._queues: dict[Hashable, DeliveryQueue[Item]] = {}
 
@@ -151,7 +152,8 @@ class PanelSink(Sink, Generic[Item]):
         with self._lock:
             queue = self._queues.get(target.key)
             if queue is None:
-                queue = DeliveryQueue(self.name, target.label, self.writer(target), self._queue_settings)
+                queue = DeliveryQueue(self.name, target.label, self.writer(target), self._queue_settings,
+                                      secrets=self._secrets)
                 self._queues[target.key] = queue
             return queue
 

@@ -67,9 +67,9 @@ class _Reader:
             return default
         kinds = (int,) if integer else (int, float)
         if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum or (
-                not integer and value == 0):
-            rule = "an integer" if integer else "a positive number"
-            self.problems.append(f"{self.path}.{key}: must be {rule} >= {minimum:g}, got {value!r}.")
+                not integer and value <= 0):
+            rule = f"an integer >= {minimum:g}" if integer else "a number > 0"
+            self.problems.append(f"{self.path}.{key}: must be {rule}, got {value!r}.")
             return default
         return value
 

@@ -58,9 +58,10 @@ class DeliveryQueue(Generic[T]):
     """
 
     def __init__(self, sink: str, target: str, writer: Writer[T], settings: QueueSettings,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, secrets: Sequence[str] = ()) -> None:
         self.sink = sink
         self.target = redact(target)
+        self._secrets = tuple(secret for secret in secrets if secret)
         self._writer = writer
         self._size = max(settings.size, 1)
         self._batch = max(settings.batch, 1)
@@ -127,12 +128,12 @@ class DeliveryQueue(Generic[T]):
             except Permanent as exc:
                 self._settle(len(batch), delivered=False, failed=False)
                 log.error("%s to %s: %d item(s) refused and dropped: %s", self.sink, self.target, len(batch),
-                          redact(str(exc)))
+                          self._shown(exc))
                 continue
             except Exception as exc:  # any client error is a failed attempt: retry later, keep the items
                 if self._settle(len(batch), delivered=False, failed=True):
-                    log.warning("%s to %s failed (%s: %s); retrying with backoff up to %.0f s", self.sink,
-                                self.target, type(exc).__name__, redact(str(exc)), self._backoff_max)
+                    log.warning("%s to %s failed (%s: %s); retrying with backoff up to %g s", self.sink,
+                                self.target, type(exc).__name__, self._shown(exc), self._backoff_max)
                 with self._cond:
                     if not self._stopping:
                         self._cond.wait(backoff)
@@ -141,6 +142,13 @@ class DeliveryQueue(Generic[T]):
             if self._settle(len(batch), delivered=True, failed=False):
                 log.info("%s to %s delivering again", self.sink, self.target)
             backoff = self._backoff_initial
+
+    def _shown(self, error: BaseException) -> str:
+        """An error's text for a log line: addresses redacted, the target's credentials masked."""
+        text = redact(str(error))
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def _settle(self, count: int, delivered: bool, failed: bool) -> bool:
         """Record one attempt on a batch of `count` items; True when it starts or ends an error streak."""
