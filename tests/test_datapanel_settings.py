@@ -64,5 +64,5 @@ def test_bad_settings_are_named(raw: object, problem: str) -> None:
 def test_the_section_is_part_of_the_mapper_config(tmp_path: Path) -> None:
     config = parse_config({"datapanel": {"http": {"body": "json"}}}, tmp_path, {"PASSWORD": "pw"})
     assert config.datapanel.http_body == "json" and config.datapanel.redis_password == "pw"
-    with pytest.raises(ConfigError, match="datapanel.http.body"):
+    with pytest.raises(ConfigError, match=r"datapanel\.http\.body"):
         parse_config({"datapanel": {"http": {"body": 1}}}, tmp_path, {})
