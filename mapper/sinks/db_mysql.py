@@ -50,6 +50,17 @@ def quoted(identifier: str) -> str:
     return "`" + identifier.replace("`", "``") + "`"
 
 
+def create_statement(table: str) -> str:
+    """mapper-framework's table, with milliseconds."""
+    return (f"CREATE TABLE IF NOT EXISTS {quoted(table)} (id INT AUTO_INCREMENT PRIMARY KEY, "
+            "ts DATETIME(3) NOT NULL, field TEXT)")
+
+
+def insert_statement(table: str) -> str:
+    """One row, values bound by the driver."""
+    return f"INSERT INTO {quoted(table)} (ts, field) VALUES (%s, %s)"
+
+
 def check_method(method: MysqlMethod, table: str) -> list[str]:
     """What is missing or malformed in a mysqlClientConfig, and a table name MySQL cannot hold."""
     problems = []
@@ -95,10 +106,9 @@ class MysqlWriter:
             with connection.cursor() as cursor:
                 for table in dict.fromkeys(row.table for row in batch):
                     if table not in self._tables:
-                        cursor.execute(f"CREATE TABLE IF NOT EXISTS {quoted(table)} (id INT AUTO_INCREMENT "
-                                       "PRIMARY KEY, ts DATETIME(3) NOT NULL, field TEXT)")
+                        cursor.execute(create_statement(table))
                         self._tables.add(table)
-                    cursor.executemany(f"INSERT INTO {quoted(table)} (ts, field) VALUES (%s, %s)",
+                    cursor.executemany(insert_statement(table),
                                        [(row.ts, row.field) for row in batch if row.table == table])
             connection.commit()
         except REFUSED as exc:
