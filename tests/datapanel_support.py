@@ -46,32 +46,44 @@ class Record:
     ms: int
 
 
-def model() -> pb.DeviceModel:
-    """The bundled DeviceModel with `uptime` as a FLOAT (one uptime, one sample)."""
-    document = yaml.safe_load((DEVICE_MODEL / "jetson-model.yaml").read_text())
+def model_document() -> dict[str, Any]:
+    """The bundled DeviceModel with `uptime` as a FLOAT (one uptime, one sample), in namespace NAMESPACE."""
+    document: dict[str, Any] = yaml.safe_load((DEVICE_MODEL / "jetson-model.yaml").read_text())
     for prop in document["spec"]["properties"]:
         if prop["name"] in PROPERTIES:
             prop["type"] = PROPERTIES[prop["name"]][1]
     document["metadata"]["namespace"] = NAMESPACE
+    return document
+
+
+def model() -> pb.DeviceModel:
+    """model_document() converted like EdgeCore."""
+    document = model_document()
     return model_to_pb(document, document["metadata"]["name"], NAMESPACE)
 
 
-def device(name: str, push: Callable[[str], dict[str, Any]]) -> pb.Device:
-    """A Device (CRD spelling, converted like EdgeCore) with `push(property)` as each property's pushMethod."""
-    document = yaml.safe_load((DEVICE_MODEL / "jetson-xavier.yaml").read_text())
+def device_document(name: str, push: Callable[[str], dict[str, Any]],
+                    cycle_ms: int = REPORT_CYCLE_MS) -> dict[str, Any]:
+    """A Device in CRD spelling with `push(property)` as each property's pushMethod."""
+    document: dict[str, Any] = yaml.safe_load((DEVICE_MODEL / "jetson-xavier.yaml").read_text())
     document["metadata"] = {"name": name, "namespace": NAMESPACE}
     template = document["spec"]["properties"][0]
     properties = []
     for prop_name, (reading, _type) in PROPERTIES.items():
         prop = copy.deepcopy(template)
         prop.pop("desired", None)
-        prop.update(name=prop_name, collectCycle=REPORT_CYCLE_MS, reportCycle=REPORT_CYCLE_MS, reportToCloud=True,
+        prop.update(name=prop_name, collectCycle=cycle_ms, reportCycle=cycle_ms, reportToCloud=True,
                     pushMethod=push(prop_name))
         prop["visitors"]["configData"] = {"reading": reading}
         properties.append(prop)
     document["spec"]["properties"] = properties
     document["spec"].pop("methods", None)
-    return device_to_pb(document, name, NAMESPACE)
+    return document
+
+
+def device(name: str, push: Callable[[str], dict[str, Any]]) -> pb.Device:
+    """device_document() converted like EdgeCore."""
+    return device_to_pb(device_document(name, push), name, NAMESPACE)
 
 
 def typed(text: str, type_: str) -> Value:
