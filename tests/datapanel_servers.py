@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -98,16 +99,20 @@ class MariaDb(_Process):
     def __init__(self, workdir: Path) -> None:
         super().__init__(workdir)
         self.socket = str(self.dir / "sock")
-        data = self.dir / "data"
-        subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
-                        "--auth-root-authentication-method=normal", "--skip-test-db"],
-                       check=True, capture_output=True)
+        data, tmp = self.dir / "data", self.dir / "tmp"
+        tmp.mkdir(exist_ok=True)  # its own: parallel servers in one /tmp collide on temporary table names
+        done = subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
+                               "--auth-root-authentication-method=normal", "--skip-test-db", f"--tmpdir={tmp}"],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise AssertionError(f"mariadb-install-db failed: {done.stdout[-1500:]} {done.stderr[-1500:]}")
         self._created = False
 
     def command(self) -> list[str]:
         return ["mariadbd", "--no-defaults", f"--datadir={self.dir / 'data'}", f"--socket={self.socket}",
                 f"--port={self.port}", "--bind-address=127.0.0.1", "--user=root", "--skip-name-resolve",
-                f"--pid-file={self.dir / 'pid'}", "--innodb-buffer-pool-size=16M", "--skip-log-bin"]
+                f"--pid-file={self.dir / 'pid'}", "--innodb-buffer-pool-size=16M", "--skip-log-bin",
+                f"--tmpdir={self.dir / 'tmp'}"]
 
     def ready(self) -> bool:
         if not os.path.exists(self.socket):
@@ -254,6 +259,7 @@ class HttpReceiver:
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self.answers: list[int] = []  # statuses to answer next (then 204)
+        self.delay = 0.0  # seconds to wait before answering
         self._lock = threading.Lock()
         receiver = self
 
@@ -262,6 +268,8 @@ class HttpReceiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if receiver.delay:
+                    time.sleep(receiver.delay)
                 with receiver._lock:
                     status = receiver.answers.pop(0) if receiver.answers else 204
                     if status == 204:

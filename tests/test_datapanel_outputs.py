@@ -25,6 +25,7 @@ from mapper.sinks.db_redis import RedisWriter, data_model
 from mapper.sinks.panel import text_value
 from mapper.sinks.panel_settings import PanelSettings
 from mapper.sinks.push_http import HttpPushSink
+from mapper.sinks.queue import QueueSettings
 from mapper.sinks.registry import SinkContext
 
 VALUES = {"uptime": 2712.87, "gpu_usage": 42.5, "cpu_usage": 1e-7, "ram_used": 3_000_000_000,
@@ -77,6 +78,20 @@ def test_http_form_body_is_mapper_frameworks_and_errors_are_retried_or_dropped(r
     stats = sink.stats()[0]
     assert (stats.sent, stats.dropped, stats.failed) == (2 * len(VALUES) - 1, 1, 3)
     assert stats.target == f"http://127.0.0.1:{receiver.port}"
+    sink.close()
+
+
+def test_http_timeout_is_honoured_and_the_value_retried(receiver: HttpReceiver) -> None:
+    receiver.delay = 1.0
+    sink = HttpPushSink(SinkContext(MapperConfig(datapanel=PanelSettings(queues={"http": QueueSettings(
+        batch=1, backoff_initial=0.1)})), "node"))
+    dev = running(lambda prop: {"http": {"hostName": "http://127.0.0.1", "port": receiver.port, "timeout": 200}}
+                  if prop == "gpu_usage" else {})
+    deliver(sink, dev)
+    wait_until(lambda: sink.stats() and sink.stats()[0].failed >= 1, "a timed-out attempt")
+    receiver.delay = 0.0
+    wait_until(lambda: sink.stats()[0].sent == 1, "delivered after the timeout")
+    assert parse_qs(receiver.received()[-1].body.decode())["gpu_usage"] == ["42.5"]
     sink.close()
 
 
