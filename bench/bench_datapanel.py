@@ -59,11 +59,12 @@ def main() -> int:
         broker.start()
         stack.callback(broker.stop)
         http = HttpReceiver().start()
-        servers = [Rotel(work).start(), VictoriaMetrics(work).start(), RedisServer(work).start(),
-                   MariaDb(work).start()]
         stack.callback(http.stop)
-        for server in servers:
+        servers: list[Any] = []
+        for make in (Rotel, VictoriaMetrics, RedisServer, MariaDb):
+            server = make(work)
             stack.callback(server.stop)
+            servers.append(server.start())
         rotel, victoria, redis, mariadb = servers
 
         def mqtt(prop: str) -> dict[str, Any]:

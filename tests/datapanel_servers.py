@@ -48,7 +48,11 @@ class _Process:
         with (self.dir / "output.log").open("ab") as log:
             self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
                                             cwd=self.dir)
-        wait_until(lambda: self._alive() and self.ready(), f"{self.name} on port {self.port}", timeout=30)
+        try:
+            wait_until(lambda: self._alive() and self.ready(), f"{self.name} on port {self.port}", timeout=30)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def _alive(self) -> bool:
@@ -299,7 +303,8 @@ class HttpReceiver:
 
     def stop(self) -> None:
         """Stop serving."""
-        self.server.shutdown()
+        if self._thread.is_alive():
+            self.server.shutdown()
         self.server.server_close()
 
 

@@ -106,10 +106,12 @@ def scenario_in(workdir: Path) -> Iterator[Scenario]:
     short.mkdir(exist_ok=True)
     with ExitStack() as stack:
         stack.callback(lambda: __import__("shutil").rmtree(short, ignore_errors=True))
-        servers = [HttpReceiver().start(), Rotel(workdir).start(), VictoriaMetrics(workdir).start(),
-                   RedisServer(workdir).start(), MariaDb(workdir).start()]
-        for server in servers:
-            stack.callback(server.stop)
+        servers: list[Any] = []
+        for make in (HttpReceiver, lambda: Rotel(workdir), lambda: VictoriaMetrics(workdir),
+                     lambda: RedisServer(workdir), lambda: MariaDb(workdir)):
+            server = make()
+            stack.callback(server.stop)  # registered first: a later server failing to start stops this one
+            servers.append(server.start())
         (workdir / "token").write_text("influx-Token-1\n")
         (workdir / "redis-password").write_text(RedisServer.password + "\n")
         (workdir / "mysql-password").write_text(MariaDb.password + "\n")
