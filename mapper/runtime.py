@@ -18,7 +18,8 @@ from mapper.sinks.base import Delivery, DeviceKey, Health, Route, Sink
 log = logging.getLogger(__name__)
 
 ONLINE, OFFLINE, UNHEALTHY = "online", "offline", "unhealthy"
-TICK = 0.2
+MAX_SLEEP = 5.0  # seconds the pacing loop sleeps at most when nothing is due (time-based states are seen by then)
+MIN_SLEEP = 0.01
 
 
 class Runtime:
@@ -40,6 +41,7 @@ class Runtime:
         self._due: dict[tuple[DeviceKey, str, str], float] = {}
         self._routes: dict[tuple[DeviceKey, str], tuple[RunningDevice, Sequence[Route]]] = {}
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     # DeviceService (called by the DMI server, EdgeCore registration and standalone loading)
@@ -57,6 +59,7 @@ class Runtime:
         self.controller.set_targets(running)
         self._forget(device.key)
         log.info("device %s/%s running with %d properties", *device.key, len(running.properties))
+        self._wake.set()
 
     def remove_device(self, namespace: str, name: str) -> None:
         """Stop a device."""
@@ -64,6 +67,7 @@ class Runtime:
             log.info("device %s/%s removed", namespace, name)
         self.controller.forget_device((namespace, name))
         self._forget((namespace, name))
+        self._wake.set()
 
     def get_device(self, namespace: str, name: str) -> tuple[Device, Sequence[TwinValue]] | None:
         """A device with its current twins."""
@@ -81,6 +85,7 @@ class Runtime:
             self.controller.set_targets(running)
         for key in before | {d.key for d in devices}:
             self._forget(key)
+        self._wake.set()
 
     def _forget(self, key: DeviceKey) -> None:
         """A device changed or went: everything of it is due again and every sink starts afresh with it."""
@@ -97,10 +102,13 @@ class Runtime:
         """A new jtop sample: normalise once, let the controller confirm its targets, tell every sink."""
         readings = normalise(snapshot)
         with self._lock:
+            first = not self.health.last_sample_mono
             self._readings = readings
             self._snapshot = snapshot
             self.health.last_sample_wall = float(snapshot.get("time") or self._wall())
             self.health.last_sample_mono = self._clock()
+        if first:  # routes wait for the first sample
+            self._wake.set()
         self.controller.on_sample(snapshot, readings)
         for sink in self._sinks:
             try:
@@ -114,6 +122,7 @@ class Runtime:
         self.health.source_reason = reason
         quiet = available or self._stop.is_set()  # going down on shutdown is not an error
         (log.info if quiet else log.error)("jtop source %s: %s", "up" if available else "down", reason)
+        self._wake.set()  # device states changed
 
     @property
     def readings(self) -> Readings:
@@ -182,18 +191,25 @@ class Runtime:
     def stop(self) -> None:
         """Stop the pacing loop."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
     def _loop(self) -> None:
-        while not self._stop.wait(TICK):
+        """Sleep until the next route or sink step is due, or until a device, the source or a first sample
+        changes what is due; nothing wakes the loop while nothing is due."""
+        while not self._stop.is_set():
+            self._wake.clear()
             try:
-                self.tick()
+                next_at = self.tick()
             except Exception:  # the loop must survive any single bad cycle
                 log.exception("runtime cycle failed")
+                next_at = self._clock() + 1.0
+            self._wake.wait(min(max(next_at - self._clock(), MIN_SLEEP), MAX_SLEEP))
 
-    def tick(self) -> None:
-        """Hand every sink the routes due now (once samples flow), then give each its pacing step."""
+    def tick(self) -> float:
+        """Hand every sink the routes due now (once samples flow), then give each its pacing step; return when
+        the next route or step is due."""
         now = self._clock()
         if self.health.last_sample_mono:
             devices = self.registry.devices()
@@ -201,8 +217,11 @@ class Runtime:
             for sink in self._sinks:
                 for running in devices:
                     self._deliver_due(sink, running, readings, now)
-        for sink in self._sinks:
-            sink.tick(now, self)
+        wanted = [at for sink in self._sinks if (at := sink.tick(now, self)) is not None]
+        if self.health.last_sample_mono:
+            with self._lock:
+                wanted.extend(self._due.values())
+        return min(wanted, default=now + MAX_SLEEP)
 
     def _deliver_due(self, sink: Sink, running: RunningDevice, readings: Readings, now: float) -> None:
         for route in self._routes_of(sink, running):
