@@ -19,9 +19,10 @@ ROOMS: dict[str, set[str]] = {
     "devices": {"readings"},
     "control": {"devices", "config"},
     "dmi": {"devices"},
-    "sinks": {"devices", "readings", "control", "dmi", "config"},
+    "sinks": {"devices", "readings", "control", "dmi", "config", "pods"},
     "http": {"devices", "control", "sinks", "config"},
     "emulator": {"source"},
+    "pods": set(),
 }
 
 # third-party package -> the modules allowed to import it
