@@ -33,7 +33,7 @@ OWNERS: dict[str, set[str]] = {
     "grpc_tools": {"mapper.dmi.regenerate"},
     "google": {"mapper.dmi.convert", "mapper.dmi.manifests"},  # protobuf: DMI messages only
     "prometheus_client": {"mapper.sinks.prometheus.collector", "mapper.sinks.prometheus.exposition",
-                          "mapper.sinks.prometheus.families"},
+                          "mapper.sinks.prometheus.families", "mapper.sinks.prometheus.pods"},
     "yaml": {"mapper.config", "mapper.dmi.manifests"},
 }
 
