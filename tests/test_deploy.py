@@ -178,6 +178,7 @@ def test_prometheus_rules_pass_promtool_and_their_unit_tests(
         "gpu_usage_fan",
         "gpu_temperatures",
         "gpu_usage_power",
+        "node_pod_namespace:jetson_pod_gpu_memory_bytes:sum",
     }
     for r in rules:
         used = metric_names(r["expr"])
