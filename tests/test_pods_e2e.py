@@ -9,6 +9,7 @@ One test function: a module fixture would start the stack once per xdist worker.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,8 +29,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.jtop]
 DEVICE = {"namespace": "default", "device": "jetson-xavier", "node": "test-node"}
 FAMILIES = ("jetson_pod_gpu_memory_bytes", "jetson_pod_cpu_ratio", "jetson_pod_memory_bytes", "jetson_pod_processes")
 Rows = dict[tuple[str, str, str], tuple[float, ...]]
-# The per-pod GPU memory panel the dashboards get (one series per pod of the chosen node, Devices deduplicated).
-PANEL = 'sum by (pod_namespace, pod) (max without (namespace, device) (jetson_pod_gpu_memory_bytes{node="test-node"}))'
+
+
+def panel_query() -> str:
+    """The per-pod GPU memory panel's query as docs/pods.md gives it, for the test's node."""
+    doc = (REPO / "docs" / "pods.md").read_text(encoding="utf-8")
+    query = re.search(r"# GPU memory per pod on one node.*\n(.*)\n", doc)
+    assert query is not None
+    return query.group(1).replace("$node", "test-node")
 
 
 @pytest.fixture
@@ -131,7 +138,7 @@ def test_pods_through_a_real_scrape_prometheus_and_the_rest_api(stack: tuple[Sce
     (record,) = [r for g in rule["spec"]["groups"] for r in g["rules"]
                  if r.get("record") == "node_pod_namespace:jetson_pod_gpu_memory_bytes:sum"]
     with running_prometheus([f"127.0.0.1:{mapper.port}"]) as prometheus:
-        panel = prometheus.wait_for(PANEL)
+        panel = prometheus.wait_for(panel_query())
         shown = {(r["metric"].get("pod_namespace", ""), r["metric"].get("pod", "")): float(r["value"][1])
                  for r in panel}
         want_panel: dict[tuple[str, str], float] = {}
