@@ -82,9 +82,20 @@ def test_pod_level_processes_and_garbage() -> None:
     conmon = f"0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{uid.replace('-', '_')}.slice/" \
              f"crio-conmon-{'c' * 64}.scope\n"
     assert parse_cgroup(conmon) == ContainerRef(uid, "", "")
+    long = "".join(f"{i}:controller{i}:/system.slice/long-service-name-{i}.service\n" for i in range(99, 0, -1))
+    assert parse_cgroup(long + conmon) == ContainerRef(uid, "", "")
     for garbage in ("", "\n", "not a cgroup file\n", "\x00\x01"):
         with pytest.raises(Unparsable):
             parse_cgroup(garbage)
+
+
+def test_long_proc_files_are_read_whole(node: FakeNode) -> None:
+    container = Container("big", "cgroups-0", "c", version=1)
+    padding = "".join(f"{i}:name=x{i}:/system.slice/padding-{'p' * 60}-{i}.service\n" for i in range(200, 99, -1))
+    node.add(Process(4321, padding + container.cgroup_text(), 1024))
+    (node.containers / container.link_name()).symlink_to(container.link_target())
+    assert len((node.proc / "4321" / "cgroup").read_bytes()) > 3 * 4096
+    assert set(rows(attribute(attributor(node), node))) == {PodKey("big", "cgroups-0", "c")}
 
 
 def test_processes_of_one_container_are_summed_and_hosts_are_one_row(node: FakeNode) -> None:

@@ -47,6 +47,11 @@ class Row:
     gpu_kb: int
 
 
+def _is_number(value: Any) -> bool:
+    """An int or float, not a bool."""
+    return type(value) is float or type(value) is int
+
+
 def process_rows(processes: Any) -> list[Row]:
     """Rows of jtop's table `[pid, user, gpu, type, prio, state, cpu %, mem, gpu_mem kB, name]`; bad rows skipped."""
     rows: list[Row] = []
@@ -54,11 +59,9 @@ def process_rows(processes: Any) -> list[Row]:
         if not isinstance(cells, list | tuple) or len(cells) < 9:
             continue
         pid, cpu, gpu = cells[0], cells[6], cells[8]
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (pid, cpu, gpu)):
+        if type(pid) is not int or pid <= 0 or not _is_number(cpu) or not _is_number(gpu):
             continue
-        if pid != int(pid) or pid <= 0:
-            continue
-        rows.append(Row(int(pid), float(cpu), int(gpu)))
+        rows.append(Row(pid, float(cpu), int(gpu)))
     return rows
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 VANISHED, UNREADABLE = "vanished", "unreadable"
 _GONE = (FileNotFoundError, ProcessLookupError, NotADirectoryError)
+_CHUNK = 4096
 
 
 class Unavailable(Exception):
@@ -29,21 +30,35 @@ class ProcStat:
     rss_pages: int  # field 24: resident set size, in pages
 
 
-def _read(path: str) -> str:
+def _read(path: str) -> bytes:
+    """The whole file; raw os calls, about half the cost of open() for these small proc files."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except _GONE:
         raise Unavailable(VANISHED) from None
     except OSError:
         raise Unavailable(UNREADABLE) from None
+    try:
+        data = os.read(fd, _CHUNK)
+        while len(data) % _CHUNK == 0 and data:  # proc files are generated whole: one read but for long ones
+            more = os.read(fd, _CHUNK)
+            if not more:
+                break
+            data += more
+        return data
+    except _GONE:
+        raise Unavailable(VANISHED) from None
+    except OSError:  # EISDIR and the like
+        raise Unavailable(UNREADABLE) from None
+    finally:
+        os.close(fd)
 
 
 def read_stat(proc_root: str, pid: int) -> ProcStat:
     """Start time and RSS of a process; Unavailable when it is gone or the file is not a stat line."""
-    text = _read(os.path.join(proc_root, str(pid), "stat"))
+    text = _read(f"{proc_root}/{pid}/stat")
     # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ")".
-    head, _, rest = text.rpartition(")")
+    head, _, rest = text.rpartition(b")")
     fields = rest.split()
     if not head or len(fields) < 22:
         raise Unavailable(UNREADABLE)
@@ -55,4 +70,4 @@ def read_stat(proc_root: str, pid: int) -> ProcStat:
 
 def read_cgroup(proc_root: str, pid: int) -> str:
     """The text of /proc/<pid>/cgroup; Unavailable when the process is gone or the file unreadable."""
-    return _read(os.path.join(proc_root, str(pid), "cgroup"))
+    return _read(f"{proc_root}/{pid}/cgroup").decode("utf-8", "replace")
