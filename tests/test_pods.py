@@ -65,6 +65,15 @@ def test_each_layout_is_parsed_and_named(node: FakeNode, layout: dict[str, Any])
     assert lookups(sample) == {"pod": 1}
 
 
+def test_another_cgroup_root_and_nested_cgroups() -> None:
+    uid, cid = "9f1c2d3e-4f50-6172-8394-a5b6c7d8e9f0", "d" * 64
+    under = ("0::/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-burstable.slice/"
+             f"kubelet-kubepods-burstable-pod{uid.replace('-', '_')}.slice/cri-containerd-{cid}.scope\n")
+    assert parse_cgroup(under) == ContainerRef(uid, cid, "containerd")
+    nested = f"0::/kubepods/besteffort/pod{uid}/{cid}/init.scope\n"  # a container that made its own sub-cgroup
+    assert parse_cgroup(nested) == ContainerRef(uid, cid, "")
+
+
 @pytest.mark.parametrize("text", [
     HOST_CGROUP_V2, HOST_CGROUP_V1,
     "0::/system.slice/jtop.service\n",

@@ -18,7 +18,9 @@ import re
 from dataclasses import dataclass
 
 _UUID = r"[0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12}"
-_POD = re.compile(rf"(?:^|/)(?:kubepods(?:-[a-z]+)?-)?pod(?P<uid>{_UUID}|[0-9a-f]{{32}})(?:\.slice)?(?=/|$)")
+# systemd names a slice after its parents: kubepods-burstable-pod<uid>.slice, or under another cgroup root
+# (kubelet --cgroup-root=/kubelet.slice) kubelet-kubepods-burstable-pod<uid>.slice.
+_POD = re.compile(rf"(?:^|/)(?:[a-z][a-z0-9]*-)*pod(?P<uid>{_UUID}|[0-9a-f]{{32}})(?:\.slice)?(?=/|$)")
 _CONTAINER = re.compile(r"/(?:(?P<prefix>cri-containerd|crio|docker)-)?(?P<id>[0-9a-f]{64})(?:\.scope)?(?=/|$)")
 _RUNTIMES = {"cri-containerd": "containerd", "crio": "cri-o", "docker": "docker"}
 
