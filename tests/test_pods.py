@@ -225,6 +225,18 @@ def test_a_proc_root_that_is_not_the_hosts_is_reported(tmp_path: Path, caplog: p
     assert any("cannot read" in m and "/none/1/cgroup" in m for m in messages), messages
 
 
+def test_a_proc_root_without_jtops_processes_is_reported_once(node: FakeNode,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    for pid in (2210, 1540):
+        node.add(Process(pid, HOST_CGROUP_V2, 1024))
+        node.vanish(pid)  # listed by jtop, absent here: another PID namespace's /proc
+    pods = attributor(node)
+    with caplog.at_level(logging.WARNING, logger="mapper.pods"):
+        for _ in range(3):
+            attribute(pods, node)
+    assert sum("none of the 2 processes jtop lists" in r.message for r in caplog.records) == 1
+
+
 def test_more_containers_than_top_fold_into_other(node: FakeNode) -> None:
     containers = [Container("team", f"worker-{i:02d}", "infer") for i in range(25)]
     for i, container in enumerate(containers):

@@ -18,7 +18,7 @@ from typing import Any
 
 from mapper.pods.cgroup import ContainerRef, Unparsable, parse_cgroup
 from mapper.pods.names import ContainerNames, NameIndex
-from mapper.pods.procfs import UNREADABLE, Unavailable, read_cgroup, read_stat
+from mapper.pods.procfs import UNREADABLE, VANISHED, Unavailable, read_cgroup, read_stat
 from mapper.pods.settings import PodSettings
 from mapper.pods.usage import (
     HOLDERS_KEY,
@@ -74,6 +74,7 @@ class PodAttributor:
         self._refs: dict[int, tuple[int, ContainerRef | None]] = {}  # pid -> (start ticks, its pod or None)
         self._lookups: Counter[str] = Counter()
         self._checked = False
+        self._warned_all_gone = False
 
     def __call__(self, snapshot: Mapping[str, Any], readings: Mapping[str, Any]) -> PodSample:
         """Attribute the sample's processes; never raises for a process that went or a file it cannot read."""
@@ -84,12 +85,19 @@ class PodAttributor:
         latest_start = None if not isinstance(uptime, int | float) else (uptime + START_SLACK_S) * CLOCK_TICKS
         found: list[tuple[Row, ContainerRef | None, int]] = []
         refs: dict[int, tuple[int, ContainerRef | None]] = {}
-        for row in process_rows(snapshot.get("processes")):
+        rows = process_rows(snapshot.get("processes"))
+        gone = 0
+        for row in rows:
             outcome = self._lookup(row.pid, latest_start, refs)
             if isinstance(outcome, str):
                 self._lookups[outcome] += 1
+                gone += outcome == VANISHED
             else:
                 found.append((row, *outcome))
+        if len(rows) > 1 and gone == len(rows) and not self._warned_all_gone:
+            self._warned_all_gone = True
+            log.warning("pods: none of the %d processes jtop lists is in %s: is it the host's /proc? (mount it at "
+                        "pods.proc_root; a container's own /proc has other PIDs)", len(rows), self.settings.proc_root)
         self._refs = refs  # only the PIDs of this sample: the cache never outgrows jtop's table
         names = self.names.names(ref.container_id for _, ref, _ in found if ref is not None and ref.container_id)
         containers: dict[PodKey, Usage] = {}
