@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from mapper.pods.settings import PodSettings, parse_pod_settings
 from mapper.sinks.mqtt.settings import MqttSettings, parse_mqtt_settings
 
 DEFAULT_SOCKET = "/etc/kubeedge/jetson.sock"
@@ -20,6 +21,7 @@ DEFAULT_HTTP_PORT = 7777
 
 KNOWN_SECTIONS = {
     "grpc_server", "common", "source", "http", "dmi", "standalone", "mqtt", "control", "node_name", "log_level",
+    "pods",
 }
 
 
@@ -91,6 +93,7 @@ class MapperConfig:
     dmi: DmiConfig = field(default_factory=DmiConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
+    pods: PodSettings = field(default_factory=PodSettings)
     standalone_files: tuple[Path, ...] = ()
     node_name: str = ""
     log_level: str = "INFO"
@@ -237,6 +240,8 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
     else:
         problems.append(f"mqtt: must be a mapping, got {type(mqtt_raw).__name__}")
         mqtt = MqttSettings()
+    pods, pod_problems = parse_pod_settings(raw.get("pods"))
+    problems.extend(pod_problems)
     standalone_files = _standalone_files(raw.get("standalone"), base_dir, problems)
     node_name = str(raw.get("node_name") or env.get("NODE_NAME") or socket.gethostname())
     log_level = str(raw.get("log_level", "INFO")).upper()
@@ -247,7 +252,7 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
         raise ConfigError(problems)
     return MapperConfig(
         socket_path=socket_path, common=common, source=source, http=http, dmi=dmi, control=control,
-        mqtt=mqtt, standalone_files=standalone_files, node_name=node_name, log_level=log_level,
+        mqtt=mqtt, pods=pods, standalone_files=standalone_files, node_name=node_name, log_level=log_level,
     )
 
 

@@ -6,12 +6,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from mapper.control.controller import Controller, TargetStatus
 from mapper.devices.model import Device, DeviceModel, TwinValue
 from mapper.devices.registry import BoundProperty, DeviceRegistry, RunningDevice
 from mapper.devices.values import Value, coerce_reading, format_twin
+from mapper.pods.usage import PodSample
 from mapper.readings.normaliser import Readings, normalise
 from mapper.sinks.base import Delivery, DeviceKey, Health, Route, Sink
 
@@ -20,6 +22,8 @@ log = logging.getLogger(__name__)
 ONLINE, OFFLINE, UNHEALTHY = "online", "offline", "unhealthy"
 MAX_SLEEP = 5.0  # seconds the pacing loop sleeps at most when nothing is due (time-based states are seen by then)
 MIN_SLEEP = 0.01
+# Derives pod attribution from a sample and its readings (mapper/pods/); its readings join the sample's.
+Attributor = Callable[[Mapping[str, Any], Readings], PodSample]
 
 
 class Runtime:
@@ -27,7 +31,7 @@ class Runtime:
 
     def __init__(self, registry: DeviceRegistry, controller: Controller, source_interval: float,
                  sinks: Iterable[Sink] = (), clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, attributor: Attributor | None = None) -> None:
         self.registry = registry
         self.controller = controller
         self.health = Health()
@@ -38,6 +42,9 @@ class Runtime:
         self._lock = threading.Lock()
         self._readings: Readings = {}
         self._snapshot: Mapping[str, Any] | None = None
+        self._attributor = attributor
+        self._pods: PodSample | None = None
+        self._attributor_failed = False
         self._due: dict[tuple[DeviceKey, str, str], float] = {}
         self._routes: dict[tuple[DeviceKey, str], tuple[RunningDevice, Sequence[Route]]] = {}
         self._stop = threading.Event()
@@ -101,9 +108,13 @@ class Runtime:
     def on_sample(self, snapshot: Mapping[str, Any]) -> None:
         """A new jtop sample: normalise once, let the controller confirm its targets, tell every sink."""
         readings = normalise(snapshot)
+        pods = self._attribute(snapshot, readings)
+        if pods is not None:
+            readings = MappingProxyType({**readings, **pods.readings})
         with self._lock:
             first = not self.health.last_sample_mono
             self._readings = readings
+            self._pods = pods
             self._snapshot = snapshot
             self.health.last_sample_wall = float(snapshot.get("time") or self._wall())
             self.health.last_sample_mono = self._clock()
@@ -115,6 +126,17 @@ class Runtime:
                 sink.on_sample(self)
             except Exception:  # one sink must never stop the others from seeing the sample
                 log.exception("sink %s failed on a new sample", sink.name)
+
+    def _attribute(self, snapshot: Mapping[str, Any], readings: Readings) -> PodSample | None:
+        """The sample's pod attribution, when enabled; a failure costs this sample's pod figures only."""
+        if self._attributor is None:
+            return None
+        try:
+            return self._attributor(snapshot, readings)
+        except Exception:  # attribution must never cost the sample itself
+            (log.debug if self._attributor_failed else log.exception)("pod attribution failed")
+            self._attributor_failed = True
+            return None
 
     def on_availability(self, available: bool, reason: str) -> None:
         """The jtop service came or went."""
@@ -129,6 +151,12 @@ class Runtime:
         """The latest readings (empty before the first sample)."""
         with self._lock:
             return self._readings
+
+    @property
+    def pods(self) -> PodSample | None:
+        """Pod attribution of the latest sample (None when disabled or before the first sample)."""
+        with self._lock:
+            return self._pods
 
     @property
     def snapshot(self) -> Mapping[str, Any] | None:

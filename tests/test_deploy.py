@@ -128,6 +128,21 @@ def test_daemonset_matches_the_config_and_the_edge(rendered: dict[str, list[dict
     assert args[args.index("--config") + 1] == f"{mounts['config']['mountPath']}/config.yaml"
 
 
+def test_pod_attribution_reads_the_hosts_files_read_only(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    objects = rendered["base"]
+    pods = parse_config(config_of(objects), Path("/etc/jetson-mapper"), {}).pods
+    pod = one(objects, "DaemonSet")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert pods.enabled
+    for path, host_path in ((pods.proc_root, "/proc"), (pods.containers_dir, "/var/log/containers")):
+        mount = mounts[path]
+        assert mount["readOnly"] is True, mount
+        assert volumes[mount["name"]]["hostPath"]["path"] == host_path
+    assert not pod.get("hostPID") and not container["securityContext"].get("capabilities", {}).get("add")
+
+
 def test_service_and_servicemonitor_meet(rendered: dict[str, list[dict[str, Any]]]) -> None:
     objects = rendered["base"]
     service, monitor = one(objects, "Service"), one(objects, "ServiceMonitor")
@@ -178,6 +193,7 @@ def test_prometheus_rules_pass_promtool_and_their_unit_tests(
         "gpu_usage_fan",
         "gpu_temperatures",
         "gpu_usage_power",
+        "node_pod_namespace:jetson_pod_gpu_memory_bytes:sum",
     }
     for r in rules:
         used = metric_names(r["expr"])
