@@ -22,6 +22,7 @@ ROOMS: dict[str, set[str]] = {
     "sinks": {"devices", "readings", "control", "dmi", "config"},
     "http": {"devices", "control", "sinks", "config"},
     "emulator": {"source"},
+    "dashboards": set(),
 }
 
 # third-party package -> the modules allowed to import it
@@ -33,7 +34,7 @@ OWNERS: dict[str, set[str]] = {
     "google": {"mapper.dmi.convert", "mapper.dmi.manifests"},  # protobuf: DMI messages only
     "prometheus_client": {"mapper.sinks.prometheus.collector", "mapper.sinks.prometheus.exposition",
                           "mapper.sinks.prometheus.families"},
-    "yaml": {"mapper.config", "mapper.dmi.manifests"},
+    "yaml": {"mapper.config", "mapper.dmi.manifests", "mapper.dashboards.catalogue", "mapper.dashboards.outputs"},
 }
 
 
