@@ -22,6 +22,7 @@ from mapper.dashboards.kubesphere import KubeSphereExprError, for_kubesphere, ku
 from mapper.dashboards.outputs import COMMAND, GRAFANA_FILE, KUBESPHERE_FILES, REPO_ROOT, render, stale
 
 GENERATED = [GRAFANA_FILE, *KUBESPHERE_FILES.values()]
+DASHBOARDS_DOC = REPO_ROOT / "docs" / "dashboards.md"
 # What issue 11 asks the fleet view to show, by the metric that shows it.
 FLEET = {
     "jetson_gpu_usage_ratio", "jetson_gpu_frequency_hertz", "jetson_cpu_usage_ratio", "jetson_memory_used_bytes",
@@ -68,21 +69,28 @@ def test_a_catalogue_change_without_regeneration_is_found() -> None:
     assert stale(render(parse_catalogue(raw))) == GENERATED
 
 
-def test_one_entry_adds_a_panel_to_every_dashboard_it_names() -> None:
+def docs_example_panel() -> dict[str, Any]:
+    """The panel entry docs/dashboards.md shows under "Adding a panel"."""
+    section = DASHBOARDS_DOC.read_text(encoding="utf-8").split("## Adding a panel", 1)[1]
+    (entry,) = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    assert isinstance(entry, dict)
+    return entry
+
+
+def test_the_documented_entry_adds_its_panel_to_every_dashboard() -> None:
     raw = raw_catalogue()
-    raw["panels"].append({
-        "id": 99, "title": "GPU memory of processes", "kind": "graph", "unit": "bytes",
-        "targets": [{"expr": 'jetson_processes_gpu_memory_bytes{node=~"$node", device=~"$device"}',
-                     "legend": "{{node}} {{device}}"}],
-    })  # fmt: skip
+    entry = {**docs_example_panel(), "id": max(p["id"] for p in raw["panels"]) + 1}  # the next free id
+    raw["panels"].append(entry)
     catalogue = parse_catalogue(raw)
-    (grafana,) = [p for p in grafana_dashboard(catalogue)["panels"] if p["id"] == 99]
-    assert grafana["targets"][0]["expr"] == 'jetson_processes_gpu_memory_bytes{node=~"$node", device=~"$device"}'
+    (grafana,) = [p for p in grafana_dashboard(catalogue)["panels"] if p["id"] == entry["id"]]
+    assert grafana["targets"][0]["expr"] == entry["targets"][0]["expr"]
     for name in KUBESPHERE_FILES:
-        (panel,) = [p for p in kubesphere_dashboard(catalogue, name)["spec"]["panels"] if p["id"] == 99]
+        (panel,) = [p for p in kubesphere_dashboard(catalogue, name)["spec"]["panels"] if p["id"] == entry["id"]]
+        # docs/dashboards.md says what it becomes for KubeSphere.
         assert panel["targets"] == [{"expr": "jetson_processes_gpu_memory_bytes", "refId": 1, "step": "1m",
-                                     "legendFormat": "{{node}} {{device}}"}]
+                                     "legendFormat": entry["targets"][0]["legend"]}]
         assert panel["yaxes"] == [{"format": "Byte", "decimals": 1}]
+    assert "becomes `jetson_processes_gpu_memory_bytes` there" in DASHBOARDS_DOC.read_text(encoding="utf-8")
 
 
 def test_every_catalogue_problem_is_named() -> None:
@@ -144,10 +152,13 @@ def test_every_query_of_every_dashboard_is_valid_promql(tmp_path: Path) -> None:
 def test_dashboards_read_only_documented_metrics() -> None:
     documented = set(documented_families()) | node_exporter_metrics()
     assert {"node_cpu_seconds_total", "node_memory_MemTotal_bytes", "node_uname_info"} <= documented
+    node_metrics: set[str] = set()
     for name, queries in all_queries().items():
         for query in queries:
             used = metric_names(query)
             assert used and used <= documented, (name, query, used - documented)
+            node_metrics |= {m for m in used if m.startswith("node_")}
+    assert node_metrics == node_exporter_metrics(), "docs/kubesphere.md lists the node-exporter metrics read"
 
 
 def test_project_panels_read_device_series_only() -> None:
