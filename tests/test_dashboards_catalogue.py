@@ -184,3 +184,18 @@ def test_kubesphere_panels_are_what_the_console_draws() -> None:
                 assert panel["colors"] and panel["yaxes"][0]["format"]
             else:
                 assert panel["valueName"] == "last" and len(panel["targets"]) == 1
+
+
+def test_a_bad_catalogue_file_is_one_clear_error(tmp_path: Path) -> None:
+    broken = tmp_path / "panels.yaml"
+    broken.write_text("panels: [\n", encoding="utf-8")
+    with pytest.raises(CatalogueError, match="cannot read"):
+        load_catalogue(broken)
+    raw = raw_catalogue()
+    del raw["dashboards"]["grafana"]["uid"]
+    raw["dashboards"]["cluster"]["time"] = "1h"
+    raw["panels"][0]["width"] = 30
+    with pytest.raises(CatalogueError) as caught:
+        parse_catalogue(raw)
+    assert [p.split(":")[0] for p in caught.value.problems] == ["dashboards.grafana", "dashboards.cluster",
+                                                                 "panel 1 (Board)"]

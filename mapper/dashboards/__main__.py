@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mapper.dashboards.catalogue import CatalogueError, load_catalogue
+from mapper.dashboards.catalogue import CATALOGUE_PATH, CatalogueError, load_catalogue
 from mapper.dashboards.kubesphere import KubeSphereExprError
 from mapper.dashboards.outputs import COMMAND, render, stale, write
 
@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         files = render(load_catalogue())
     except (CatalogueError, KubeSphereExprError) as exc:
-        print(exc, file=sys.stderr)
+        print(f"{CATALOGUE_PATH}: {exc}", file=sys.stderr)
         return 2
     if args.check:
         out_of_date = stale(files)

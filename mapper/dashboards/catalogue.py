@@ -14,6 +14,7 @@ DASHBOARDS = ("grafana", "cluster", "project")
 KUBESPHERE = ("cluster", "project")
 KINDS = ("graph", "stat", "timeline")
 VARIABLES = ("node", "device", "__rate_interval")
+DASHBOARD_KEYS = {"grafana": ("title", "uid"), "cluster": ("name", "title"), "project": ("name", "title")}
 
 _VARIABLE = re.compile(r"\$(\w+)")
 # A matcher whose value is a dashboard variable, e.g. node=~"$node": the only place $node/$device may stand.
@@ -104,7 +105,11 @@ class Catalogue:
 
 def load_catalogue(path: Path = CATALOGUE_PATH) -> Catalogue:
     """Read and check the catalogue file."""
-    return parse_catalogue(yaml.safe_load(path.read_text(encoding="utf-8")))
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise CatalogueError([f"cannot read {path}: {exc}"]) from exc
+    return parse_catalogue(raw)
 
 
 def parse_catalogue(raw: Any) -> Catalogue:
@@ -113,8 +118,15 @@ def parse_catalogue(raw: Any) -> Catalogue:
     if not isinstance(raw, dict) or not isinstance(raw.get("panels"), list):
         raise CatalogueError(["the catalogue needs a 'dashboards' mapping and a 'panels' list"])
     dashboards = raw.get("dashboards") or {}
-    missing = [d for d in DASHBOARDS if not isinstance(dashboards.get(d), dict)]
-    problems += [f"dashboards.{d}: missing" for d in missing]
+    for name, keys in DASHBOARD_KEYS.items():
+        settings = dashboards.get(name)
+        if not isinstance(settings, dict):
+            problems.append(f"dashboards.{name}: missing")
+            continue
+        problems += [f"dashboards.{name}: {key} missing" for key in keys if not settings.get(key)]
+        time = settings.get("time")
+        if not (isinstance(time, dict) and time.get("from") and time.get("to")):
+            problems.append(f"dashboards.{name}: time needs from and to, e.g. {{from: now-1h, to: now}}")
     panels: list[Panel] = []
     for index, entry in enumerate(raw["panels"]):
         panel = _panel(entry, f"panels[{index}]", problems)
@@ -151,6 +163,9 @@ def _panel(entry: Any, where: str, problems: list[str]) -> Panel | None:
         problems.append(f"{where}: single and text are for stat panels")
     if entry.get("text") not in (None, "name"):
         problems.append(f"{where}: text can only be 'name'")
+    for size in ("width", "height"):
+        if size in entry and not (isinstance(entry[size], int) and 1 <= entry[size] <= 24):
+            problems.append(f"{where}: {size} is a number of grid cells, 1 to 24")
     targets = [_target(t, shown_in, f"{where} target {i + 1}", problems)
                for i, t in enumerate(entry.get("targets") or [])]
     if not targets:
