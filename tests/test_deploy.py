@@ -24,7 +24,8 @@ from mapper.config import parse_config
 DEPLOY = REPO_ROOT / "deploy"
 KUSTOMIZE_DIRS = sorted(p.parent for p in DEPLOY.rglob("kustomization.yaml"))
 KUBERNETES_VERSIONS = ("1.26", "1.32")  # the seed's cluster, and the kubectl this project tests with
-CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
+DASHBOARD_KINDS = {"ClusterDashboard", "Dashboard"}  # validated against KubeSphere's CRDs: test_dashboards_kubesphere
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", *DASHBOARD_KINDS}
 NODE_EXPORTER_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "kubesphere-node-exporter.yaml"
 NODE_EXPORTER_PATCH = DEPLOY / "overlays" / "kubesphere" / "cluster-fixes" / "node-exporter-edge-patch.yaml"
 
@@ -226,7 +227,9 @@ def test_kubesphere_overlay_is_found_by_kubesphere_prometheus(
     rendered: dict[str, list[dict[str, Any]]],
 ) -> None:
     objects = rendered["overlays/kubesphere"]
-    assert {o["metadata"]["namespace"] for o in objects} == {"kubesphere-monitoring-system"}
+    assert {o["kind"] for o in objects} >= DASHBOARD_KINDS
+    namespaces = {o["metadata"]["namespace"] for o in objects if o["kind"] not in DASHBOARD_KINDS}
+    assert namespaces == {"kubesphere-monitoring-system"}
     assert all(o["metadata"]["labels"]["app.kubernetes.io/part-of"] == "kube-prometheus" for o in objects)
     assert one(objects, "ServiceMonitor")["metadata"]["labels"]["app.kubernetes.io/vendor"] == "kubesphere"
     rule_labels = one(objects, "PrometheusRule")["metadata"]["labels"]

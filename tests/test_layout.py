@@ -23,6 +23,7 @@ ROOMS: dict[str, set[str]] = {
     "http": {"devices", "control", "sinks", "config"},
     "emulator": {"source"},
     "pods": set(),
+    "dashboards": set(),
 }
 
 # third-party package -> the modules allowed to import it
@@ -33,7 +34,7 @@ OWNERS: dict[str, set[str]] = {
     "grpc_tools": {"mapper.dmi.regenerate"},
     "google": {"mapper.dmi.convert", "mapper.dmi.manifests"},  # protobuf: DMI messages only
     "prometheus_client": {"mapper.sinks.prometheus.*"},  # the Prometheus output's own room, nothing else
-    "yaml": {"mapper.config", "mapper.dmi.manifests"},
+    "yaml": {"mapper.config", "mapper.dmi.manifests", "mapper.dashboards.catalogue", "mapper.dashboards.outputs"},
 }
 
 
