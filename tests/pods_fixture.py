@@ -98,7 +98,7 @@ HOST_CGROUP_V2 = "0::/system.slice/gdm.service\n"
 HOST_CGROUP_V1 = "".join(f"{c}:/\n" for c in V1_CONTROLLERS_JP5[:-1]) + "1:name=systemd:/user.slice/user-1000.slice/session-c1.scope\n0::/user.slice/user-1000.slice/session-c1.scope\n"  # noqa: E501
 
 
-def _first_uptime(profile: str) -> float:
+def first_uptime(profile: str) -> float:
     """The uptime of a profile's first sample (replayed verbatim, uptimes only grow from there)."""
     return float(load_profile(profile).samples[0]["uptime"])
 
@@ -136,7 +136,7 @@ class FakeNode:
     """A proc root and a containers folder under `root`; processes and links are written as they are added."""
 
     root: Path
-    uptime: float = field(default_factory=lambda: _first_uptime(BASE_PROFILE))  # jtop's uptime in the sample
+    uptime: float = field(default_factory=lambda: first_uptime(BASE_PROFILE))  # jtop's uptime in the sample
     processes: dict[int, Process] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -200,7 +200,7 @@ class FakeNode:
         document.pop("variation", None)
         for sample in document["samples"]:
             sample["processes"] = self.jtop_rows()
-        assert self.uptime == _first_uptime(base), "start times were written against another uptime"
+        assert self.uptime == first_uptime(base), "start times were written against another uptime"
         path.write_text(json.dumps(document), encoding="utf-8")
         return path
 

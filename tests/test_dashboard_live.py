@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +37,8 @@ from dashboard import grafana_expr, kubesphere_dashboard, kubesphere_targets, le
 from fake_edgecore import FakeEdgeCore
 from mapper_process import DEVICE_MODEL, Emulator, Mapper
 from node_exporter import running_node_exporter
+from pods_fixture import FakeNode, first_uptime
+from pods_stack import populate
 from prometheus import Prometheus, running_prometheus
 
 from mapper.dmi.manifests import load_manifests
@@ -72,13 +75,17 @@ def start_board(stack: ExitStack, node: str) -> Mapper:
     edgecore.set_devices([(models[0], devices[0])])
     edgecore.start()
     stack.callback(edgecore.stop)
-    emulator = Emulator(workdir, profile=profile, interval=1.0).start()
+    pods = FakeNode(Path(workdir) / "node", uptime=first_uptime(profile))  # GPU processes in pod containers
+    populate(pods)
+    emulator = Emulator(workdir, profile=str(pods.profile(Path(workdir) / "pods.json", base=profile)),
+                        interval=1.0).start()
     stack.callback(emulator.stop)
     mapper = Mapper(workdir, {
         "grpc_server": {"socket_path": os.path.join(workdir, "jetson.sock")},
         "common": {"edgecore_sock": os.path.join(workdir, "dmi.sock")},
         "source": {"jtop_socket": emulator.socket, "interval": 1.0},
         "node_name": node,
+        "pods": pods.settings(),
     }).start(wait=False)
     stack.callback(mapper.stop)
     return mapper
