@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from mapper.pods.settings import PodSettings, parse_pod_settings
 from mapper.sinks.mqtt.settings import MqttSettings, parse_mqtt_settings
 from mapper.sinks.panel_settings import PanelSettings, parse_panel_settings
 
@@ -21,7 +22,7 @@ DEFAULT_HTTP_PORT = 7777
 
 KNOWN_SECTIONS = {
     "grpc_server", "common", "source", "http", "dmi", "standalone", "mqtt", "control", "node_name", "log_level",
-    "datapanel",
+    "pods", "datapanel",
 }
 
 
@@ -93,6 +94,7 @@ class MapperConfig:
     dmi: DmiConfig = field(default_factory=DmiConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
+    pods: PodSettings = field(default_factory=PodSettings)
     datapanel: PanelSettings = field(default_factory=PanelSettings)
     standalone_files: tuple[Path, ...] = ()
     node_name: str = ""
@@ -240,6 +242,8 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
     else:
         problems.append(f"mqtt: must be a mapping, got {type(mqtt_raw).__name__}")
         mqtt = MqttSettings()
+    pods, pod_problems = parse_pod_settings(raw.get("pods"))
+    problems.extend(pod_problems)
     datapanel, datapanel_problems = parse_panel_settings(raw.get("datapanel"), env)
     problems.extend(datapanel_problems)
     standalone_files = _standalone_files(raw.get("standalone"), base_dir, problems)
@@ -252,7 +256,8 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
         raise ConfigError(problems)
     return MapperConfig(
         socket_path=socket_path, common=common, source=source, http=http, dmi=dmi, control=control,
-        mqtt=mqtt, datapanel=datapanel, standalone_files=standalone_files, node_name=node_name, log_level=log_level,
+        mqtt=mqtt, pods=pods, datapanel=datapanel, standalone_files=standalone_files, node_name=node_name,
+        log_level=log_level,
     )
 
 

@@ -10,8 +10,10 @@ from prometheus_client.registry import Collector
 
 from mapper.control.controller import TargetStatus
 from mapper.dmi.calls import CallCounter
+from mapper.pods.usage import PodSample
 from mapper.sinks.base import RuntimeView
 from mapper.sinks.prometheus.families import DEVICE_LABELS, KeyRouter, Row, power_mode, reading_gauges, reading_rows
+from mapper.sinks.prometheus.pods import lookup_counter, pod_families
 from mapper.sinks.registry import SinkSet
 
 
@@ -20,6 +22,11 @@ class ControlledView(RuntimeView, Protocol):
 
     def target_statuses(self) -> list[TargetStatus]:
         """Every desired value being worked towards."""
+        ...
+
+    @property
+    def pods(self) -> PodSample | None:
+        """Pod attribution of the latest sample (None when disabled)."""
         ...
 
 
@@ -52,6 +59,11 @@ class MapperCollector(Collector):
                 else:
                     merged[family.name] = family
         yield from merged.values()
+        pods = runtime.pods
+        if pods is not None:
+            if readings:
+                yield from pod_families(pods, [(r.key[0], r.key[1], self._node) for r in devices])
+            yield lookup_counter(pods, self._node)
         yield from self._control_metrics()
         yield from self._health(len(devices))
         if self._calls is not None:
