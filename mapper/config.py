@@ -13,6 +13,7 @@ import yaml
 
 from mapper.pods.settings import PodSettings, parse_pod_settings
 from mapper.sinks.mqtt.settings import MqttSettings, parse_mqtt_settings
+from mapper.sinks.panel_settings import PanelSettings, parse_panel_settings
 
 DEFAULT_SOCKET = "/etc/kubeedge/jetson.sock"
 DEFAULT_EDGECORE_SOCK = "/etc/kubeedge/dmi.sock"
@@ -21,7 +22,7 @@ DEFAULT_HTTP_PORT = 7777
 
 KNOWN_SECTIONS = {
     "grpc_server", "common", "source", "http", "dmi", "standalone", "mqtt", "control", "node_name", "log_level",
-    "pods",
+    "pods", "datapanel",
 }
 
 
@@ -94,6 +95,7 @@ class MapperConfig:
     control: ControlConfig = field(default_factory=ControlConfig)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     pods: PodSettings = field(default_factory=PodSettings)
+    datapanel: PanelSettings = field(default_factory=PanelSettings)
     standalone_files: tuple[Path, ...] = ()
     node_name: str = ""
     log_level: str = "INFO"
@@ -242,6 +244,8 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
         mqtt = MqttSettings()
     pods, pod_problems = parse_pod_settings(raw.get("pods"))
     problems.extend(pod_problems)
+    datapanel, datapanel_problems = parse_panel_settings(raw.get("datapanel"), env)
+    problems.extend(datapanel_problems)
     standalone_files = _standalone_files(raw.get("standalone"), base_dir, problems)
     node_name = str(raw.get("node_name") or env.get("NODE_NAME") or socket.gethostname())
     log_level = str(raw.get("log_level", "INFO")).upper()
@@ -252,7 +256,8 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
         raise ConfigError(problems)
     return MapperConfig(
         socket_path=socket_path, common=common, source=source, http=http, dmi=dmi, control=control,
-        mqtt=mqtt, pods=pods, standalone_files=standalone_files, node_name=node_name, log_level=log_level,
+        mqtt=mqtt, pods=pods, datapanel=datapanel, standalone_files=standalone_files, node_name=node_name,
+        log_level=log_level,
     )
 
 

@@ -40,6 +40,9 @@ class Runtime:
         self._clock = clock
         self._wall = wall
         self._lock = threading.Lock()
+        # Held while routes are handed out and while devices change, so that a change never lands between two
+        # routes of one step (it would put a device's routes out of step with each other for good).
+        self._pace = threading.RLock()
         self._readings: Readings = {}
         self._snapshot: Mapping[str, Any] | None = None
         self._attributor = attributor
@@ -62,18 +65,21 @@ class Runtime:
 
     def upsert_device(self, device: Device, strict_desired: bool = True) -> None:
         """Start or replace a device; raises DeviceRejected and keeps the old device on a bad spec."""
-        running = self.registry.upsert_device(device, strict_desired)
-        self.controller.set_targets(running)
-        self._forget(device.key)
+        with self._pace:
+            running = self.registry.upsert_device(device, strict_desired)
+            self.controller.set_targets(running)
+            self._forget(device.key)
         log.info("device %s/%s running with %d properties", *device.key, len(running.properties))
         self._wake.set()
 
     def remove_device(self, namespace: str, name: str) -> None:
         """Stop a device."""
-        if self.registry.remove_device(namespace, name) is not None:
+        with self._pace:
+            removed = self.registry.remove_device(namespace, name) is not None
+            self.controller.forget_device((namespace, name))
+            self._forget((namespace, name))
+        if removed:
             log.info("device %s/%s removed", namespace, name)
-        self.controller.forget_device((namespace, name))
-        self._forget((namespace, name))
         self._wake.set()
 
     def get_device(self, namespace: str, name: str) -> tuple[Device, Sequence[TwinValue]] | None:
@@ -85,13 +91,15 @@ class Runtime:
 
     def replace_all(self, models: Sequence[DeviceModel], devices: Sequence[Device]) -> None:
         """Adopt the full device list EdgeCore handed over at (re-)registration."""
-        before = {running.key for running in self.registry.devices()}
-        for problem in self.registry.replace_all(models, devices):
+        with self._pace:
+            before = {running.key for running in self.registry.devices()}
+            problems = self.registry.replace_all(models, devices)
+            for running in self.registry.devices():
+                self.controller.set_targets(running)
+            for key in before | {d.key for d in devices}:
+                self._forget(key)
+        for problem in problems:
             log.error("rejected at registration: %s", problem)
-        for running in self.registry.devices():
-            self.controller.set_targets(running)
-        for key in before | {d.key for d in devices}:
-            self._forget(key)
         self._wake.set()
 
     def _forget(self, key: DeviceKey) -> None:
@@ -240,25 +248,30 @@ class Runtime:
         the next route or step is due."""
         now = self._clock()
         if self.health.last_sample_mono:
-            devices = self.registry.devices()
-            readings = {} if self.state() == OFFLINE else self.readings
-            for sink in self._sinks:
-                for running in devices:
-                    self._deliver_due(sink, running, readings, now)
+            with self._pace:
+                devices = self.registry.devices()
+                with self._lock:  # one sample and its own time for every route of this step
+                    readings, sampled_at = self._readings, self.health.last_sample_wall
+                if self.state() == OFFLINE:
+                    readings = {}
+                for sink in self._sinks:
+                    for running in devices:
+                        self._deliver_due(sink, running, readings, sampled_at, now)
         wanted = [at for sink in self._sinks if (at := sink.tick(now, self)) is not None]
         if self.health.last_sample_mono:
             with self._lock:
                 wanted.extend(self._due.values())
         return min(wanted, default=now + MAX_SLEEP)
 
-    def _deliver_due(self, sink: Sink, running: RunningDevice, readings: Readings, now: float) -> None:
+    def _deliver_due(self, sink: Sink, running: RunningDevice, readings: Readings, sampled_at: float,
+                     now: float) -> None:
         for route in self._routes_of(sink, running):
             if not self._is_due((running.key, sink.name, route.key), now, route.cycle):
                 continue
             values = tuple((prop, value) for prop in route.properties
                            if (value := _typed(prop, readings)) is not None)
             if values:
-                sink.deliver(Delivery(running, route, values, self.health.last_sample_wall))
+                sink.deliver(Delivery(running, route, values, sampled_at))
 
     def _routes_of(self, sink: Sink, running: RunningDevice) -> Sequence[Route]:
         """A sink's routes for a device, asked again whenever the device (or its model binding) changed."""

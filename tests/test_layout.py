@@ -35,7 +35,13 @@ OWNERS: dict[str, set[str]] = {
     "google": {"mapper.dmi.convert", "mapper.dmi.manifests"},  # protobuf: DMI messages only
     "prometheus_client": {"mapper.sinks.prometheus.*"},  # the Prometheus output's own room, nothing else
     "yaml": {"mapper.config", "mapper.dmi.manifests", "mapper.dashboards.catalogue", "mapper.dashboards.outputs"},
+    "urllib3": {"mapper.sinks.push_http"},
+    "opentelemetry": {"mapper.sinks.push_otel"},
+    "influxdb_client": {"mapper.sinks.db_influxdb2"},
+    "redis": {"mapper.sinks.db_redis"},
+    "pymysql": {"mapper.sinks.db_mysql"},
 }
+SINK_CLIENTS = ("paho", "urllib3", "opentelemetry", "influxdb_client", "redis", "pymysql")
 
 
 def _module_name(path: Path) -> str:
@@ -141,7 +147,7 @@ def test_importing_the_app_loads_no_sink_client_library() -> None:
     """Client libraries load when a Device uses their sink, not with the mapper."""
     import subprocess
 
-    code = "import sys, mapper.app; print(','.join(m for m in ('paho',) if m in sys.modules))"
+    code = f"import sys, mapper.app; print(','.join(m for m in {SINK_CLIENTS!r} if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
     assert loaded == ""
 

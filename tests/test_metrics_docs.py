@@ -33,7 +33,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
 PROFILES = builtin_profile_names()
 EDGECORE = "edgecore"
 PODS = "pods"
-APPEARS = {"always", "board", "desired", "edgecore", "mqtt", "pods"}
+APPEARS = {"always", "board", "desired", "edgecore", "mqtt", "pods", "sink"}
 MAX_SERIES = 400  # the biggest emulated board (AGX Orin, 12 cores) exposes about 220
 
 
@@ -170,6 +170,9 @@ def test_every_documented_family_shows_up_where_the_doc_says(scrapes: dict[str, 
         where = sorted(name for name, present in with_samples.items() if family.name in present)
         if family.appears == "always":
             assert where == sorted(scrapes), f"{family.name} is documented as always, exposed only in {where}"
+        elif family.appears == "sink":
+            assert EDGECORE in where, f"{family.name} missing in EdgeCore mode (the dmi sink)"
+            assert set(where) & set(PROFILES), f"{family.name} missing for the demo's MQTT pushes"
         elif family.appears == "edgecore":
             assert EDGECORE in where, f"{family.name} missing in EdgeCore mode"
             assert not set(where) & set(PROFILES), f"{family.name} exposed in standalone mode: {where}"

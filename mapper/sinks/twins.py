@@ -32,6 +32,8 @@ class TwinSink(Sink):
         self.pacer.forget(key)
 
     def stats(self) -> Sequence[SinkStats]:
-        """Reports EdgeCore accepted and calls that failed or were refused."""
+        """Reports EdgeCore accepted and calls that failed or were refused; no target in standalone mode."""
+        if self._reporter is None:
+            return []
         sent = sum(self.pacer.reports_ok.values())
-        return [SinkStats(self._target, sent, self.pacer.failures, 0, 0, self._reporter is not None)]
+        return [SinkStats(self._target, sent, self.pacer.failures, 0, 0, True)]

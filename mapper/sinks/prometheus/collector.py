@@ -69,6 +69,7 @@ class MapperCollector(Collector):
         if self._calls is not None:
             yield self._dmi_calls(self._calls)
         if self._sinks is not None:
+            yield from self._sink_series(self._sinks)
             yield from self._own_series(self._sinks)
 
     def _rows_of(self, readings: Mapping[str, Any]) -> dict[str, list[Row]]:
@@ -124,6 +125,28 @@ class MapperCollector(Collector):
         for (method, code), count in calls.counts():
             family.add_metric([self._node, method, code], count)
         return family
+
+    def _sink_series(self, sinks: SinkSet) -> Iterator[Metric]:
+        """jetson_mapper_sink_* per sink and target, for every sink that counts its deliveries."""
+        labels = ["node", "sink", "target"]
+        sent = CounterMetricFamily("jetson_mapper_sink_sent", "Items a sink delivered to a target.", labels=labels)
+        failed = CounterMetricFamily("jetson_mapper_sink_failed", "Delivery attempts to a target that failed.",
+                                     labels=labels)
+        dropped = CounterMetricFamily("jetson_mapper_sink_dropped",
+                                      "Items a sink gave up on (queue full, refused by the target, shutdown).",
+                                      labels=labels)
+        queued = GaugeMetricFamily("jetson_mapper_sink_queued", "Items waiting for a target.", labels=labels)
+        up = GaugeMetricFamily("jetson_mapper_sink_up", "1 while the last delivery attempt to a target succeeded.",
+                               labels=labels)
+        for name, sink in sinks.counted():
+            for stats in (sink.stats() if sink is not None else None) or ():
+                row = [self._node, name, stats.target]
+                sent.add_metric(row, stats.sent)
+                failed.add_metric(row, stats.failed)
+                dropped.add_metric(row, stats.dropped)
+                queued.add_metric(row, stats.queued)
+                up.add_metric(row, 1.0 if stats.up else 0.0)
+        yield from (sent, failed, dropped, queued, up)
 
     def _own_series(self, sinks: SinkSet) -> Iterator[Metric]:
         """The series a sink kept from before the common families (jetson_mapper_mqtt_* per broker)."""
