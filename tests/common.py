@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -30,11 +31,27 @@ def short_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+# Test servers listen below the kernel's ephemeral range (32768-60999 by default): a port taken from that range
+# can be handed to any outgoing connection meanwhile, and a server stopped for an outage test could not bind it again.
+PORT_RANGE = (20000, 32000)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A loopback TCP port nobody listens on right now, outside the ephemeral range, never the same twice here."""
+    generator = random.Random()
+    for _ in range(1000):
+        port = generator.randrange(*PORT_RANGE)
+        if port in _handed_out:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {PORT_RANGE}")
 
 
 def wait_until(predicate: Callable[[], Any], what: str = "condition", timeout: float = DEFAULT_TIMEOUT,
