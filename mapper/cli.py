@@ -40,13 +40,15 @@ def serve(config: MapperConfig) -> int:
     """Run the mapper until a signal arrives."""
     from mapper.app import MapperApp  # heavy imports only when serving
 
+    for warning in config.warnings:
+        log.warning("config: %s", warning)
     app = MapperApp(config)
     try:
         app.start()
-    except OSError as exc:
-        log.error("cannot start: %s", exc)
+    except OSError as exc:  # an address of the config cannot be used here: like a bad config, exit 2
+        log.error("cannot start: %s", exc.strerror or exc)
         app.stop()
-        return 1
+        return EXIT_CONFIG
     try:
         _wait_for_signal()
     finally:

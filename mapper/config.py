@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mapper.sections.reader import Section, unknown_keys
 from mapper.sinks.mqtt.settings import MqttSettings, parse_mqtt_settings
 
 DEFAULT_SOCKET = "/etc/kubeedge/jetson.sock"
@@ -94,6 +96,7 @@ class MapperConfig:
     standalone_files: tuple[Path, ...] = ()
     node_name: str = ""
     log_level: str = "INFO"
+    warnings: tuple[str, ...] = ()  # keys of mapper-framework configs accepted but unused, logged at start
 
     @property
     def standalone(self) -> bool:
@@ -101,89 +104,24 @@ class MapperConfig:
         return bool(self.standalone_files)
 
 
-class _Reader:
-    """Typed access to one YAML section that collects problems instead of raising."""
-
-    def __init__(self, section: str, raw: Any, problems: list[str]) -> None:
-        self.section = section
-        self.problems = problems
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, Mapping):
-            problems.append(f"{section}: must be a mapping, got {type(raw).__name__}")
-            raw = {}
-        self.raw: Mapping[str, Any] = raw
-
-    def _get(self, key: str, default: Any, kind: type | tuple[type, ...], convert: Callable[[Any], Any]) -> Any:
-        if key not in self.raw or self.raw[key] is None:
-            return default
-        value = self.raw[key]
-        if isinstance(value, bool) and kind is not bool:
-            self.problems.append(f"{self.section}.{key}: expected {_kind_name(kind)}, got a boolean")
-            return default
-        if not isinstance(value, kind):
-            self.problems.append(f"{self.section}.{key}: expected {_kind_name(kind)}, got {value!r}")
-            return default
-        try:
-            return convert(value)
-        except (TypeError, ValueError):
-            self.problems.append(f"{self.section}.{key}: expected {_kind_name(kind)}, got {value!r}")
-            return default
-
-    def text(self, key: str, default: str) -> str:
-        """A string value."""
-        return str(self._get(key, default, (str, int, float), str))
-
-    def number(self, key: str, default: float, minimum: float = 0.0, positive: bool = False) -> float:
-        """A number value with a lower bound."""
-        value = float(self._get(key, default, (int, float), float))
-        if value < minimum or (positive and value <= 0):
-            self.problems.append(f"{self.section}.{key}: must be {'> ' if positive else '>= '}{minimum}, got {value}")
-            return default
-        return value
-
-    def integer(self, key: str, default: int, minimum: int, maximum: int) -> int:
-        """An integer value within bounds."""
-        value = self._get(key, default, (int, str), _strict_int)
-        if not minimum <= value <= maximum:
-            self.problems.append(f"{self.section}.{key}: must be between {minimum} and {maximum}, got {value}")
-            return default
-        return int(value)
-
-    def flag(self, key: str, default: bool) -> bool:
-        """A boolean value."""
-        value = self.raw.get(key, default)
-        if not isinstance(value, bool):
-            self.problems.append(f"{self.section}.{key}: expected true or false, got {value!r}")
-            return default
-        return value
-
-
-def _strict_int(value: Any) -> int:
-    if isinstance(value, float) and not value.is_integer():
-        raise ValueError(value)
-    return int(value)
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
+# Sections of mapper-framework (and its mapper-generator predecessor) configs that jetson-mapper does not use.
+FRAMEWORK_UNUSED_SECTIONS = frozenset({"dev_init"})
 
 
 def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConfig:
     """Validate a parsed YAML document; raise ConfigError listing every problem."""
     problems: list[str] = []
+    warnings: list[str] = []
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
         raise ConfigError([f"the file must hold a mapping of sections, got {type(raw).__name__}"])
-    problems.extend(
-        f"{key}: unknown section (known: {', '.join(sorted(KNOWN_SECTIONS))})"
-        for key in raw if key not in KNOWN_SECTIONS
-    )
-    grpc = _Reader("grpc_server", raw.get("grpc_server"), problems)
-    common_r = _Reader("common", raw.get("common"), problems)
+    for key, message in unknown_keys(raw, KNOWN_SECTIONS | FRAMEWORK_UNUSED_SECTIONS, "section"):
+        problems.append(f"{key}: {message}")
+    warnings.extend(f"{key}: a mapper-framework section jetson-mapper does not use; ignored"
+                    for key in raw if key in FRAMEWORK_UNUSED_SECTIONS)
+    grpc = Section("grpc_server", raw.get("grpc_server"), problems)
+    common_r = Section("common", raw.get("common"), problems, warnings, lenient=True)
     common = CommonConfig(
         name=common_r.text("name", CommonConfig.name),
         version=common_r.text("version", CommonConfig.version),
@@ -191,7 +129,8 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
         protocol=common_r.text("protocol", CommonConfig.protocol),
         address=common_r.text("address", CommonConfig.address),
         edgecore_sock=common_r.text("edgecore_sock", CommonConfig.edgecore_sock),
-        http_port=common_r.integer("http_port", DEFAULT_HTTP_PORT, 0, 65535),
+        # a string in mapper-framework's config ("7777"), so quotes are fine here
+        http_port=common_r.integer("http_port", DEFAULT_HTTP_PORT, 0, 65535, quoted=True),
     )
     if not common.protocol:
         problems.append("common.protocol: must not be empty (Devices name it in spec.protocol.protocolName)")
@@ -201,18 +140,18 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
             problems.append(f"{what}: must be an absolute path, got {path!r}")
         elif len(path.encode()) > 107:
             problems.append(f"{what}: unix socket paths are limited to 107 bytes, got {len(path.encode())}")
-    source_r = _Reader("source", raw.get("source"), problems)
+    source_r = Section("source", raw.get("source"), problems)
     source = SourceConfig(
         jtop_socket=source_r.text("jtop_socket", DEFAULT_JTOP_SOCKET),
         interval=source_r.number("interval", 1.0, minimum=0.1),
     )
-    http_r = _Reader("http", raw.get("http"), problems)
+    http_r = Section("http", raw.get("http"), problems)
     http = HttpConfig(
-        address=http_r.text("address", HttpConfig.address),
+        address=_listen_address(http_r),
         rest_write_enabled=http_r.flag("rest_write_enabled", False),
         rest_write_token_file=http_r.text("rest_write_token_file", HttpConfig.rest_write_token_file),
     )
-    dmi_r = _Reader("dmi", raw.get("dmi"), problems)
+    dmi_r = Section("dmi", raw.get("dmi"), problems)
     dmi = DmiConfig(
         max_request_rate=dmi_r.number("max_request_rate", 0.5, positive=True),
         burst=dmi_r.integer("burst", 5, 1, 100),
@@ -223,7 +162,7 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
             f"dmi.max_request_rate: EdgeCore limits all DMI calls to 1 request/s; {dmi.max_request_rate} leaves "
             "no room for other mappers (use at most 0.9)"
         )
-    control_r = _Reader("control", raw.get("control"), problems)
+    control_r = Section("control", raw.get("control"), problems)
     control = ControlConfig(
         allow_reboot=control_r.flag("allow_reboot", False),
         reapply_on_drift=control_r.flag("reapply_on_drift", False),
@@ -238,6 +177,8 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
         problems.append(f"mqtt: must be a mapping, got {type(mqtt_raw).__name__}")
         mqtt = MqttSettings()
     standalone_files = _standalone_files(raw.get("standalone"), base_dir, problems)
+    for section in (grpc, common_r, source_r, http_r, dmi_r, control_r):
+        section.finish()
     node_name = str(raw.get("node_name") or env.get("NODE_NAME") or socket.gethostname())
     log_level = str(raw.get("log_level", "INFO")).upper()
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -248,15 +189,29 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
     return MapperConfig(
         socket_path=socket_path, common=common, source=source, http=http, dmi=dmi, control=control,
         mqtt=mqtt, standalone_files=standalone_files, node_name=node_name, log_level=log_level,
+        warnings=tuple(warnings),
     )
+
+
+def _listen_address(http: Section) -> str:
+    """http.address: an IPv4 or IPv6 address of this host (no names: they would be resolved at every start)."""
+    address = http.text("address", HttpConfig.address)
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        http.problem("address", f"must be an IP address to listen on (0.0.0.0, 127.0.0.1, ::), got {address!r}")
+        return HttpConfig.address
+    return address
 
 
 def _standalone_files(raw: Any, base_dir: Path, problems: list[str]) -> tuple[Path, ...]:
     """The Device/DeviceModel files of standalone mode, relative paths taken from the config's folder."""
     if raw is None:
         return ()
-    reader = _Reader("standalone", raw, problems)
-    files = reader.raw.get("files", [])
+    reader = Section("standalone", raw, problems)
+    files = reader.value("files")
+    reader.finish()
+    files = [] if files is None else files
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         problems.append("standalone.files: must be a list of paths to Device/DeviceModel YAML files")
         return ()
@@ -273,6 +228,9 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> MapperConfi
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"cannot read {path}: {exc.strerror or exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"cannot read {path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                           f"{exc.start}); the config is a YAML file"]) from exc
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

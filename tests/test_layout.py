@@ -19,9 +19,10 @@ ROOMS: dict[str, set[str]] = {
     "devices": {"readings"},
     "control": {"devices", "config"},
     "dmi": {"devices"},
-    "sinks": {"devices", "readings", "control", "dmi", "config"},
-    "http": {"devices", "control", "sinks", "config"},
+    "sinks": {"devices", "readings", "control", "dmi", "config", "sections"},
+    "http": {"devices", "control", "sinks", "config", "sections"},
     "emulator": {"source"},
+    "sections": set(),
 }
 
 # third-party package -> the modules allowed to import it

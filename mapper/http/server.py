@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -99,7 +101,9 @@ class ApiServer(ThreadingHTTPServer):
 
     def __init__(self, settings: HttpConfig, port: int, rest: RestApi, exposition: Exposition,
                  readiness: Callable[[], list[str]]) -> None:
-        super().__init__((settings.address, port), Handler)
+        if ipaddress.ip_address(settings.address).version == 6:
+            self.address_family = socket.AF_INET6
+        super().__init__((settings.address, port), Handler, bind_and_activate=False)
         self.settings = settings
         self.rest = rest
         self.exposition = exposition
@@ -108,11 +112,21 @@ class ApiServer(ThreadingHTTPServer):
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Serve in a background thread."""
+        """Listen and serve in a background thread; OSError says which address cannot be used."""
+        host, port = self.settings.address, self.server_address[1]
+        shown = f"[{host}]:{port}" if self.address_family == socket.AF_INET6 else f"{host}:{port}"
+        try:
+            self.server_bind()
+            self.server_activate()
+        except OSError as exc:
+            self.server_close()
+            raise OSError(exc.errno, f"cannot listen on {shown}: {exc.strerror or exc}") from exc
         self._thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self.shutdown()
+        """Stop serving (when started) and close the socket."""
+        if self._thread is not None:
+            self.shutdown()
+            self._thread = None
         self.server_close()
