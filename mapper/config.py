@@ -19,6 +19,7 @@ DEFAULT_SOCKET = "/etc/kubeedge/jetson.sock"
 DEFAULT_EDGECORE_SOCK = "/etc/kubeedge/dmi.sock"
 DEFAULT_JTOP_SOCKET = "/run/jtop.sock"
 DEFAULT_HTTP_PORT = 7777
+MAX_SECONDS = 3600.0  # upper bound of every duration: longer waits overflow the timers (1e300 s) and help nobody
 
 KNOWN_SECTIONS = {
     "grpc_server", "common", "source", "http", "dmi", "standalone", "mqtt", "control", "node_name", "log_level",
@@ -143,7 +144,7 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
     source_r = Section("source", raw.get("source"), problems)
     source = SourceConfig(
         jtop_socket=source_r.text("jtop_socket", DEFAULT_JTOP_SOCKET),
-        interval=source_r.number("interval", 1.0, minimum=0.1),
+        interval=source_r.number("interval", 1.0, minimum=0.1, maximum=MAX_SECONDS),
     )
     http_r = Section("http", raw.get("http"), problems)
     http = HttpConfig(
@@ -155,7 +156,7 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
     dmi = DmiConfig(
         max_request_rate=dmi_r.number("max_request_rate", 0.5, positive=True),
         burst=dmi_r.integer("burst", 5, 1, 100),
-        call_deadline=dmi_r.number("call_deadline", 5.0, positive=True),
+        call_deadline=dmi_r.number("call_deadline", 5.0, positive=True, maximum=MAX_SECONDS),
     )
     if dmi.max_request_rate > 0.9:
         problems.append(
@@ -166,7 +167,7 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
     control = ControlConfig(
         allow_reboot=control_r.flag("allow_reboot", False),
         reapply_on_drift=control_r.flag("reapply_on_drift", False),
-        confirm_timeout=control_r.number("confirm_timeout", 15.0, positive=True),
+        confirm_timeout=control_r.number("confirm_timeout", 15.0, positive=True, maximum=MAX_SECONDS),
         max_attempts=control_r.integer("max_attempts", 3, 1, 20),
     )
     mqtt_raw = raw.get("mqtt") or {}

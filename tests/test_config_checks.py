@@ -76,6 +76,12 @@ def test_infinite_and_nan_numbers_are_refused(key: str, value: float) -> None:
     assert len(found) == 1 and found[0].startswith(f"{key}: expected a finite number"), found
 
 
+@pytest.mark.parametrize("key", ["source.interval", "dmi.call_deadline", "control.confirm_timeout"])
+def test_durations_too_long_for_a_timer_are_refused(key: str) -> None:
+    section, name = key.split(".")
+    assert problems_of({section: {name: 1e300}}) == [f"{key}: must be <= 3600.0, got 1e+300"]
+
+
 @pytest.mark.parametrize("address", ["not-an-ip", "999.1.1.1", "localhost:7777", ""])
 def test_http_address_must_be_an_ip_address(address: str) -> None:
     (problem,) = problems_of({"http": {"address": address}})

@@ -84,8 +84,9 @@ class Section:
             return default
         return str(value)
 
-    def number(self, key: str, default: float, minimum: float | None = None, positive: bool = False) -> float:
-        """A finite number, at least `minimum` (or above 0 when positive)."""
+    def number(self, key: str, default: float, minimum: float | None = None, positive: bool = False,
+               maximum: float | None = None) -> float:
+        """A finite number, at least `minimum` (or above 0 when positive), at most `maximum`."""
         value = self._present(key)
         if value is _MISSING:
             return default
@@ -100,6 +101,9 @@ class Section:
             return default
         if minimum is not None and value < minimum:
             self.problem(key, f"must be >= {minimum}, got {_shown(value)}")
+            return default
+        if maximum is not None and value > maximum:
+            self.problem(key, f"must be <= {maximum}, got {_shown(value)}")
             return default
         return float(value)
 

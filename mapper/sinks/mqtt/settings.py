@@ -12,6 +12,7 @@ from mapper.sections.reader import unknown_keys
 
 USERNAME_ENV = "JETSON_MAPPER_MQTT_USERNAME"
 PASSWORD_ENV = "JETSON_MAPPER_MQTT_PASSWORD"
+MAX_BACKOFF = 3600.0
 
 _KNOWN_KEYS = frozenset(
     {
@@ -167,7 +168,7 @@ def _is_non_negative_int(value: Any) -> bool:
 
 
 def _is_positive_number(value: Any) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+    return isinstance(value, int | float) and math.isfinite(value) and 0 < value <= MAX_BACKOFF
 
 
 def _sentence(message: str) -> str:
@@ -229,7 +230,7 @@ def parse_mqtt_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> tuple
         "backoff_initial",
         defaults.backoff_initial,
         _is_positive_number,
-        "must be a positive number (s)",
+        f"must be a positive number of seconds up to {MAX_BACKOFF:g}",
         problems,
     )
     backoff_max = _typed(
@@ -237,7 +238,7 @@ def parse_mqtt_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> tuple
         "backoff_max",
         defaults.backoff_max,
         _is_positive_number,
-        "must be a positive number (s)",
+        f"must be a positive number of seconds up to {MAX_BACKOFF:g}",
         problems,
     )
     if backoff_max < backoff_initial:
