@@ -152,6 +152,8 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
         rest_write_enabled=http_r.flag("rest_write_enabled", False),
         rest_write_token_file=http_r.text("rest_write_token_file", HttpConfig.rest_write_token_file),
     )
+    if http.rest_write_enabled and (token_problem := _token_file_problem(http.rest_write_token_file)):
+        http_r.problem("rest_write_token_file", f"REST writes are on but {http.rest_write_token_file} {token_problem}")
     dmi_r = Section("dmi", raw.get("dmi"), problems)
     dmi = DmiConfig(
         max_request_rate=dmi_r.number("max_request_rate", 0.5, positive=True),
@@ -192,6 +194,17 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
         mqtt=mqtt, standalone_files=standalone_files, node_name=node_name, log_level=log_level,
         warnings=tuple(warnings),
     )
+
+
+def _token_file_problem(path: str) -> str | None:
+    """Why the REST write token file cannot be used (it is read again at every write), or None."""
+    try:
+        token = Path(path).read_bytes()
+    except FileNotFoundError:
+        return "does not exist (mount the Secret there)"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    return "is empty" if not token.strip() else None
 
 
 def _listen_address(http: Section) -> str:

@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +21,8 @@ from mapper.sinks.prometheus.exposition import Exposition
 log = logging.getLogger(__name__)
 
 Route = tuple[re.Pattern[str], Callable[["Handler", list[str]], None]]
+# A client that closed or reset its connection, or stopped reading: nothing to answer, nothing to fix here.
+CLIENT_GONE = (ConnectionError, TimeoutError)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -43,6 +46,8 @@ class Handler(BaseHTTPRequestHandler):
             if match:
                 try:
                     handler(self, [unquote(g) for g in match.groups()])
+                except CLIENT_GONE:
+                    raise  # nobody to answer: the server logs it once, at debug level
                 except Exception:  # a bad request must never take the server down
                     log.exception("GET %s failed", path)
                     self.text(500, "internal error\n")
@@ -110,6 +115,14 @@ class ApiServer(ThreadingHTTPServer):
         self.readiness = readiness
         self.routes: list[Route] = [*OPERATIONS, *rest.routes()]
         self._thread: threading.Thread | None = None
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One line per failed connection: debug for a client that went away, an error with traceback otherwise."""
+        error = sys.exc_info()[1]
+        if isinstance(error, CLIENT_GONE):
+            log.debug("client %s went away: %s", client_address[0], error)
+        else:
+            log.exception("HTTP connection from %s failed", client_address[0])
 
     def start(self) -> None:
         """Listen and serve in a background thread; OSError says which address cannot be used."""
