@@ -117,3 +117,54 @@ def test_writes_to_unknown_objects_answer_404(tmp_path: Path, path: str, message
     with http_app(tmp_path, writes_on(tmp_path / "token")) as app:
         status, _, body = get(port_of(app), path, {"Authorization": b"Bearer sekret"})
     assert (status, body.decode()) == (404, f"Write device data error: {message}\n")
+
+
+def listen_backlog(server: socket.socket) -> int:
+    """The accept-queue length the kernel grants a listening socket (struct tcp_info's tcpi_sacked for LISTEN)."""
+    info = server.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    return int(struct.unpack_from("I", info, 28)[0])
+
+
+def closed_by_server(client: socket.socket, within: float) -> bool:
+    """Whether the server closes this connection within `within` seconds (we send nothing more)."""
+    client.settimeout(within)
+    try:
+        return client.recv(1024) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_the_listen_backlog_takes_a_burst_of_scrapers(plain_app: MapperApp) -> None:
+    assert listen_backlog(plain_app.http.socket) >= 128
+
+
+def test_idle_and_slow_connections_time_out(tmp_path: Path) -> None:
+    with http_app(tmp_path) as app:
+        app.http.connection_timeout = 0.3
+        idle = socket.create_connection(("127.0.0.1", port_of(app)))
+        slow = socket.create_connection(("127.0.0.1", port_of(app)))
+        slow.sendall(b"GET /metrics HTTP/1.1\r\nHost: te")  # and never the rest
+        try:
+            assert closed_by_server(idle, within=5.0)
+            assert closed_by_server(slow, within=5.0)
+        finally:
+            idle.close()
+            slow.close()
+
+
+def test_connections_beyond_the_cap_get_503_and_the_cap_frees_up(tmp_path: Path) -> None:
+    with http_app(tmp_path) as app:
+        app.http.connection_timeout = 0.5
+        app.http.max_connections = 3
+        held = [socket.create_connection(("127.0.0.1", port_of(app))) for _ in range(3)]
+        try:
+            wait_until(lambda: app.http.open_connections == 3, "three connections held")
+            status, headers, body = get(port_of(app), "/healthz")
+            assert (status, headers.get("retry-after")) == (503, "1"), body
+            wait_until(lambda: app.http.open_connections == 0, "the idle connections to time out", timeout=10)
+            assert get(port_of(app), "/healthz")[0] == 200
+        finally:
+            for client in held:
+                client.close()

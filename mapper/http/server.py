@@ -23,6 +23,20 @@ log = logging.getLogger(__name__)
 Route = tuple[re.Pattern[str], Callable[["Handler", list[str]], None]]
 # A client that closed or reset its connection, or stopped reading: nothing to answer, nothing to fix here.
 CLIENT_GONE = (ConnectionError, TimeoutError)
+LISTEN_BACKLOG = 128  # connections the kernel queues before the accept loop takes them
+CONNECTION_TIMEOUT = 10.0  # seconds a read or write may wait (mapper-framework: 10 s read and write timeouts)
+MAX_CONNECTIONS = 64  # open connections, hence handler threads, at a time
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\n"
+         b"Content-Length: 20\r\nConnection: close\r\n\r\ntoo many connections\n")
+
+
+def _refuse(request: socket.socket) -> None:
+    """Answer 503 without blocking the accept loop (a fresh socket's send buffer always takes these bytes)."""
+    try:
+        request.setblocking(False)
+        request.send(_BUSY)
+    except OSError:
+        pass
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -33,6 +47,11 @@ class Handler(BaseHTTPRequestHandler):
     # Headers and body leave in two writes; without TCP_NODELAY the body waits for the client's delayed ACK
     # (40 ms on Linux) on every keep-alive scrape.
     disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        """Every read and write on the connection times out: an idle or stalled client frees its thread."""
+        super().setup()
+        self.connection.settimeout(self.server.connection_timeout)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Access logs at debug level only."""
@@ -100,9 +119,17 @@ OPERATIONS: list[Route] = [
 
 
 class ApiServer(ThreadingHTTPServer):
-    """The HTTP server with the page, the REST API and the readiness check it serves."""
+    """The HTTP server with the page, the REST API and the readiness check it serves.
+
+    A burst of scrapers waits in a listen backlog of LISTEN_BACKLOG (socketserver's default of 5 made the kernel
+    drop SYNs, seen as 1-3 s retransmit delays); each connection has a thread, at most `max_connections` at a time
+    (more are answered 503 at once), and a read or write that waits longer than `connection_timeout` ends it.
+    """
 
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
+    connection_timeout = CONNECTION_TIMEOUT
+    max_connections = MAX_CONNECTIONS
 
     def __init__(self, settings: HttpConfig, port: int, rest: RestApi, exposition: Exposition,
                  readiness: Callable[[], list[str]]) -> None:
@@ -115,6 +142,29 @@ class ApiServer(ThreadingHTTPServer):
         self.readiness = readiness
         self.routes: list[Route] = [*OPERATIONS, *rest.routes()]
         self._thread: threading.Thread | None = None
+        self._count_lock = threading.Lock()
+        self.open_connections = 0
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve in a thread of its own, or answer 503 and close when `max_connections` are open."""
+        with self._count_lock:
+            admitted = self.open_connections < self.max_connections
+            if admitted:
+                self.open_connections += 1
+        if not admitted:
+            log.debug("client %s refused: %d connections open", client_address[0], self.max_connections)
+            _refuse(request)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """One connection's thread; frees its place when done."""
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._count_lock:
+                self.open_connections -= 1
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """One line per failed connection: debug for a client that went away, an error with traceback otherwise."""
