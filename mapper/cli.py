@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mapper import __version__
 from mapper.config import ConfigError, HttpConfig, MapperConfig, SourceConfig, load_config
+from mapper.devices.redact import redact
 
 EXIT_CONFIG = 2
 DEVICE_MODEL_DIR = Path(__file__).resolve().parent.parent / "device-model"
@@ -23,9 +24,19 @@ DEMO_FILES = ("jetson-model.yaml", "jetson-xavier.yaml")
 log = logging.getLogger("mapper")
 
 
+class RedactingFormatter(logging.Formatter):
+    """Masks credentials of every address in a formatted record, traceback included: a belt over each module's own
+    redaction, for text that carries an address no one thought of (an exception message, a library's log)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The formatted record with redact() applied."""
+        return redact(super().format(record))
+
+
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level, logging.INFO), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level, logging.INFO), handlers=[handler])
 
 
 def _wait_for_signal() -> None:

@@ -18,9 +18,10 @@ DEVICE_FILES = (REPO / "device-model" / "jetson-model.yaml", REPO / "device-mode
 
 
 @contextmanager
-def http_app(workdir: Path, http: HttpConfig | None = None) -> Iterator[MapperApp]:
+def http_app(workdir: Path, http: HttpConfig | None = None,
+             files: tuple[Path, ...] = DEVICE_FILES) -> Iterator[MapperApp]:
     """A MapperApp serving HTTP on a free loopback port with the bundled devices loaded (no samples)."""
-    config = MapperConfig(socket_path=str(workdir / "jetson.sock"), standalone_files=DEVICE_FILES,
+    config = MapperConfig(socket_path=str(workdir / "jetson.sock"), standalone_files=files,
                           http=http or HttpConfig(address="127.0.0.1"), node_name="test-node")
     config = replace(config, common=replace(config.common, http_port=free_port()))
     app = MapperApp(config)
