@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from mapper.devices.limits import TWIN_NAME_PATTERN
 from mapper.devices.model import Device, DeviceModel, TwinValue
 from mapper.dmi import convert
 from mapper.dmi.generated import api_pb2 as pb
@@ -20,7 +21,7 @@ from mapper.dmi.generated import api_pb2_grpc as pb_grpc
 log = logging.getLogger(__name__)
 
 # EdgeCore's checks (dttype.UnmarshalDeviceTwinUpdate): empty values pass, others must match.
-TWIN_KEY_PATTERN = re.compile(r"^[a-zA-Z0-9-_.,:/@#]{1,128}$")
+TWIN_KEY_PATTERN = TWIN_NAME_PATTERN  # Devices with other names are refused when they arrive (devices/limits.py)
 TWIN_VALUE_PATTERN = re.compile(r"^[a-zA-Z0-9-_.,:/@#]{1,512}$")
 DEVICE_STATES = ("online", "offline", "ok", "unknown", "unhealthy")
 SOCKET_POLL_SECONDS = 2.0

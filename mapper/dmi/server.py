@@ -12,7 +12,9 @@ from typing import Protocol, TypeVar
 
 import grpc
 
+from mapper.devices.limits import MAX_MESSAGE_BYTES, capped
 from mapper.devices.model import Device, DeviceModel, DeviceRejected, TwinValue
+from mapper.devices.redact import redact
 from mapper.dmi import convert
 from mapper.dmi.generated import api_pb2 as pb
 from mapper.dmi.generated import api_pb2_grpc as pb_grpc
@@ -73,6 +75,7 @@ class _Servicer(pb_grpc.DeviceMapperServiceServicer):
             log.exception("DMI %s failed", method)
             code, details = grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}"
         if code is not grpc.StatusCode.OK:
+            details = capped(redact(details))
             log.warning("DMI %s answered %s: %s", method, code.name, details)
             context.set_code(code)
             context.set_details(details)
@@ -200,7 +203,8 @@ class MapperServer:
             return
         prepare_socket_path(self.socket_path)
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=self._max_workers,
-                                                        thread_name_prefix="dmi-server"))
+                                                        thread_name_prefix="dmi-server"),
+                             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
         pb_grpc.add_DeviceMapperServiceServicer_to_server(self._servicer, server)  # type: ignore[no-untyped-call]
         try:
             server.add_insecure_port(f"unix:{self.socket_path}")
