@@ -191,6 +191,11 @@ class EdgeCoreClient:
         self._observe(method, "OK")
         return True
 
+    def register_again(self) -> None:
+        """Send MapperRegister again soon (the mapper socket was bound anew)."""
+        log.info("registering with EdgeCore again: the mapper socket %s was bound anew", self._identity.address)
+        self._mark_unregistered()
+
     def _mark_unregistered(self) -> None:
         """Forget the registration and wake the background thread."""
         self._registered.clear()
