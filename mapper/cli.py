@@ -144,4 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     # gRPC's C core logs fork() notices at info level whenever jtop runs a helper process; keep errors only.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     args = build_parser().parse_args(argv)
+    if args.command in ("emulate", "record"):
+        _setup_logging("INFO")  # run and demo set up logging themselves (run: from its config)
     return int(args.func(args))

@@ -113,6 +113,7 @@ class EdgeCoreClient:
         self._thread: threading.Thread | None = None
         self._socket_seen: SocketIdentity | None = None
         self._states_supported = True
+        self._waiting = False  # the "waiting for EdgeCore" line was logged and the socket is still absent
 
     @property
     def registered(self) -> bool:
@@ -228,8 +229,12 @@ class EdgeCoreClient:
         """One MapperRegister(withData=true) attempt; on success hand the devices to on_registered."""
         identity = _socket_identity(self._socket)
         if identity is None:
-            log.debug("EdgeCore socket %s absent; waiting", self._socket)
+            if not self._waiting:
+                log.info("waiting for EdgeCore's DMI socket %s; retrying every %g s to %g s", self._socket,
+                         self._backoff_initial, self._backoff_max)
+            self._waiting = True
             return False
+        self._waiting = False
         if not self._bucket.try_take():
             self._observe("MapperRegister", "SKIPPED_RATE_LIMIT")
             return False
