@@ -189,7 +189,8 @@ class JtopSource:
         elif self._stop.is_set():
             logger.info("jtop source stopped")
         elif waiting:
-            logger.info("waiting for jtop.service at %s: %s; %s", self._socket_path, reason, retry)
+            where = "" if self._socket_path in reason else f" at {self._socket_path}"
+            logger.info("waiting for jtop.service%s: %s; %s", where, reason, retry)
         else:
             logger.error("jtop source down: %s; %s", reason, retry)
         try:
