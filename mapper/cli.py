@@ -40,11 +40,17 @@ def _setup_logging(level: str) -> None:
 
 
 def _wait_for_signal() -> None:
-    """Block until SIGINT or SIGTERM."""
+    """Block until SIGINT or SIGTERM.
+
+    The kernel may hand the signal to any of the process's threads; Python then runs the handler in the main
+    thread only when that thread next runs Python code, so the wait wakes up twice a second instead of blocking
+    for good (a plain stop.wait() sometimes slept through SIGTERM until the kubelet's SIGKILL).
+    """
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    while not stop.wait(0.5):
+        pass
 
 
 def serve(config: MapperConfig) -> int:
