@@ -5,21 +5,16 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 from mapper import __version__
-from mapper.config import ConfigError, HttpConfig, MapperConfig, SourceConfig, load_config
+from mapper.config import ConfigError, MapperConfig, load_config
 from mapper.devices.redact import redact
 
 EXIT_CONFIG = 2
-DEVICE_MODEL_DIR = Path(__file__).resolve().parent.parent / "device-model"
-DEMO_FILES = ("jetson-model.yaml", "jetson-xavier.yaml")
 
 log = logging.getLogger("mapper")
 
@@ -86,42 +81,33 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def demo_command(args: argparse.Namespace) -> int:
-    """`demo`: the emulated Xavier NX and the bundled device model, no EdgeCore, no Jetson."""
-    from mapper.emulator.process import spawn_emulator
+    """`demo`: the emulated Xavier NX, the bundled device model and a local broker; no EdgeCore, no Jetson."""
+    from mapper.demo.session import DEMO_FILES, DemoSession, packaged_files
 
     _setup_logging("INFO")
-    files = tuple(Path(args.device_model) / name for name in DEMO_FILES)
-    missing = [str(f) for f in files if not f.is_file()]
+    files = Path(args.device_model) if args.device_model else packaged_files()
+    missing = [str(files / name) for name in DEMO_FILES if not (files / name).is_file()]
     if missing:
         print(f"jetson-mapper: demo files not found: {', '.join(missing)}", file=sys.stderr)
         return EXIT_CONFIG
-    workdir = tempfile.mkdtemp(prefix="jm-demo-")
-    jtop_socket = os.path.join(workdir, "jtop.sock")
-    emulator = spawn_emulator(args.profile, jtop_socket, interval=1.0)
-    config = MapperConfig(
-        socket_path=os.path.join(workdir, "jetson.sock"),
-        source=SourceConfig(jtop_socket=jtop_socket, interval=1.0),
-        http=HttpConfig(address=args.address),
-        standalone_files=files,
-        node_name="demo-node",
-    )
-    config = replace(config, common=replace(config.common, http_port=args.http_port))
+    session = DemoSession(args.profile, files, args.address, args.http_port, args.mosquitto)
     base = f"http://127.0.0.1:{args.http_port}"
+    mqtt = (f"  mqtt:     mosquitto_sub -h 127.0.0.1 -p {session.broker.port} -t 'jetson/#' -v\n"
+            if session.broker else "")
     print(
-        f"jetson-mapper demo: emulated board '{args.profile}' (jtop socket {jtop_socket})\n"
+        f"jetson-mapper demo: emulated board '{args.profile}' (jtop socket {session.jtop_socket})\n"
         f"  metrics:  {base}/metrics\n"
         f"  twin:     {base}/api/v1/device/default/jetson-xavier/gpu_usage\n"
         f"  model:    {base}/api/v1/meta/model/default/jetson-xavier\n"
         f"  health:   {base}/readyz\n"
+        f"{mqtt}"
         "  Ctrl-C to stop.",
         flush=True,
     )
     try:
-        return serve(config)
+        return serve(session.config)
     finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
+        session.close()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,7 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--profile", default="xavier-nx-jp5", help="emulator profile (default: xavier-nx-jp5)")
     demo.add_argument("--http-port", type=int, default=7777)
     demo.add_argument("--address", default="127.0.0.1", help="HTTP bind address (default: 127.0.0.1)")
-    demo.add_argument("--device-model", default=str(DEVICE_MODEL_DIR), help="folder with the demo YAML files")
+    demo.add_argument("--device-model", default=None,
+                      help="folder with jetson-model.yaml and jetson-xavier.yaml (default: the packaged copies)")
+    demo.add_argument("--mosquitto", default=None,
+                      help="mosquitto binary for the demo's own broker (default: found on PATH or in /usr/sbin; "
+                           "'none': no broker, no MQTT pushes)")
     demo.set_defaults(func=demo_command)
     add_emulate_parser(commands)
     add_record_parser(commands)

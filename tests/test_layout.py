@@ -23,6 +23,7 @@ ROOMS: dict[str, set[str]] = {
     "http": {"devices", "control", "sinks", "config", "sections"},
     "emulator": {"source"},
     "sections": set(),
+    "demo": {"emulator", "config"},
 }
 
 # third-party package -> the modules allowed to import it
@@ -34,7 +35,7 @@ OWNERS: dict[str, set[str]] = {
     "google": {"mapper.dmi.convert", "mapper.dmi.manifests"},  # protobuf: DMI messages only
     "prometheus_client": {"mapper.sinks.prometheus.collector", "mapper.sinks.prometheus.exposition",
                           "mapper.sinks.prometheus.families"},
-    "yaml": {"mapper.config", "mapper.dmi.manifests"},
+    "yaml": {"mapper.config", "mapper.dmi.manifests", "mapper.demo.session"},
 }
 
 
