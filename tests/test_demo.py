@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from common import free_port, stop_process, wait_until
+from common import free_port, wait_until
 from mosquitto import MOSQUITTO, Subscriber
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,14 +45,20 @@ def demo(command: list[str], cwd: Path, log: Path) -> Iterator[tuple[subprocess.
     port = free_port()
     with log.open("w") as out:
         process = subprocess.Popen([*command, "--http-port", str(port)], cwd=cwd, stdout=out,
-                                   stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                   stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                   start_new_session=True)
     try:
         wait_until(lambda: first_scrape(port, process, log), "the demo's first scrape", timeout=60, interval=0.2)
         yield process, port
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
-        stop_process(process, timeout=20)
+        try:
+            assert process.wait(timeout=20) == 0, log.read_text()
+        finally:
+            if process.poll() is None:  # it ignored Ctrl-C: take its emulator and broker down with it
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
 def test_an_installed_wheel_runs_the_demo(tmp_path: Path) -> None:
