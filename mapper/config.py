@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from mapper.http.webconfig import WebConfigError, load_web_config
 from mapper.sections.reader import Section, unknown_keys
 from mapper.sinks.mqtt.settings import MqttSettings, parse_mqtt_settings
 
@@ -62,6 +63,7 @@ class HttpConfig:
     address: str = "0.0.0.0"
     rest_write_enabled: bool = False
     rest_write_token_file: str = "/var/run/secrets/jetson-mapper/token"
+    web_config_file: str = ""  # Prometheus exporter-toolkit format: TLS and basic auth (docs/deployment.md)
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,7 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
         address=_listen_address(http_r),
         rest_write_enabled=http_r.flag("rest_write_enabled", False),
         rest_write_token_file=http_r.text("rest_write_token_file", HttpConfig.rest_write_token_file),
+        web_config_file=_web_config_file(http_r, base_dir),
     )
     if http.rest_write_enabled and (token_problem := _token_file_problem(http.rest_write_token_file)):
         http_r.problem("rest_write_token_file", f"REST writes are on but {http.rest_write_token_file} {token_problem}")
@@ -194,6 +197,20 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
         mqtt=mqtt, standalone_files=standalone_files, node_name=node_name, log_level=log_level,
         warnings=tuple(warnings),
     )
+
+
+def _web_config_file(http: Section, base_dir: Path) -> str:
+    """http.web_config_file, relative to the config's folder, loaded once to report its problems now."""
+    name = http.text("web_config_file", "")
+    if not name:
+        return ""
+    path = (base_dir / name).resolve()
+    try:
+        load_web_config(path)
+    except WebConfigError as exc:
+        for problem in exc.problems:
+            http.problem("web_config_file", problem)
+    return str(path)
 
 
 def _token_file_problem(path: str) -> str | None:

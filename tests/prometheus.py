@@ -67,23 +67,25 @@ class Prometheus:
         raise AssertionError(f"Prometheus query {expr!r} never gave an accepted result (last: {result!r})")
 
 
-def write_config(path: Path, targets: Sequence[str], scrape_interval: str = "1s") -> None:
-    """A Prometheus config scraping `targets` (host:port) as job jetson-mapper, labels as exposed."""
+def write_config(path: Path, targets: Sequence[str], scrape_interval: str = "1s", job_extra: str = "") -> None:
+    """A Prometheus config scraping `targets` (host:port) as job jetson-mapper, labels as exposed; `job_extra`:
+    more YAML lines of the job (scheme, tls_config, basic_auth), indented by four spaces."""
     listed = ", ".join(f"'{t}'" for t in targets)
     path.write_text(
         f"global: {{scrape_interval: {scrape_interval}, evaluation_interval: {scrape_interval}}}\n"
         "scrape_configs:\n  - job_name: jetson-mapper\n    honor_labels: true\n"
-        f"    static_configs: [{{targets: [{listed}]}}]\n",
+        f"    static_configs: [{{targets: [{listed}]}}]\n{job_extra}",
         encoding="utf-8",
     )
 
 
 @contextmanager
-def running_prometheus(targets: Sequence[str], scrape_interval: str = "1s") -> Iterator[Prometheus]:
+def running_prometheus(targets: Sequence[str], scrape_interval: str = "1s",
+                       job_extra: str = "") -> Iterator[Prometheus]:
     """A real Prometheus scraping `targets`, ready to answer queries; stopped and wiped afterwards."""
     workdir = Path(tempfile.mkdtemp(prefix="jm", dir="/tmp"))
     config = workdir / "prometheus.yml"
-    write_config(config, targets, scrape_interval)
+    write_config(config, targets, scrape_interval, job_extra)
     port = free_port()
     log = (workdir / "prometheus.log").open("wb")
     process = subprocess.Popen(

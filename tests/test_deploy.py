@@ -48,7 +48,8 @@ def rendered() -> dict[str, list[dict[str, Any]]]:
 
 def test_every_overlay_is_there() -> None:
     names = {str(d.relative_to(DEPLOY)) for d in KUSTOMIZE_DIRS}
-    assert names == {"base", "overlays/kubeedge", "overlays/kubesphere", "overlays/kubesphere/cluster-fixes"}
+    assert names == {"base", "overlays/kubeedge", "overlays/kubesphere", "overlays/kubesphere/cluster-fixes",
+                     "overlays/web-config"}
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)

@@ -35,7 +35,8 @@ OWNERS: dict[str, set[str]] = {
     "google": {"mapper.dmi.convert", "mapper.dmi.manifests"},  # protobuf: DMI messages only
     "prometheus_client": {"mapper.sinks.prometheus.collector", "mapper.sinks.prometheus.exposition",
                           "mapper.sinks.prometheus.families"},
-    "yaml": {"mapper.config", "mapper.dmi.manifests", "mapper.demo.session"},
+    "yaml": {"mapper.config", "mapper.dmi.manifests", "mapper.demo.session", "mapper.http.webconfig"},
+    "bcrypt": {"mapper.http.webconfig"},
 }
 
 

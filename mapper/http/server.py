@@ -7,15 +7,18 @@ import json
 import logging
 import re
 import socket
+import ssl
 import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from mapper.config import HttpConfig
 from mapper.http.rest import RestApi
+from mapper.http.webconfig import BasicAuth, TlsContext, load_web_config
 from mapper.sinks.prometheus.exposition import Exposition
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,14 @@ class Handler(BaseHTTPRequestHandler):
         for pattern, handler in self.server.routes:
             match = pattern.fullmatch(path)
             if match:
+                if not self.server.admits(path, handler, self.header("Authorization")):
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", "Basic")
+                    self.send_header("Content-Type", "text/plain; charset=utf-8")
+                    self.send_header("Content-Length", "13")
+                    self.end_headers()
+                    self.wfile.write(b"Unauthorized\n")
+                    return
                 try:
                     handler(self, [unquote(g) for g in match.groups()])
                 except CLIENT_GONE:
@@ -111,6 +122,7 @@ class Handler(BaseHTTPRequestHandler):
         self.text(200 if not problems else 503, ("ok" if not problems else "; ".join(problems)) + "\n")
 
 
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})  # kubelet probes carry no credentials
 OPERATIONS: list[Route] = [
     (re.compile("/metrics"), Handler.metrics),
     (re.compile("/healthz"), Handler.healthz),
@@ -141,6 +153,9 @@ class ApiServer(ThreadingHTTPServer):
         self.exposition = exposition
         self.readiness = readiness
         self.routes: list[Route] = [*OPERATIONS, *rest.routes()]
+        web = load_web_config(Path(settings.web_config_file)) if settings.web_config_file else None
+        self.tls = TlsContext(web.tls) if web is not None and web.tls is not None else None
+        self.auth = BasicAuth(web.users) if web is not None and web.users else None
         self._thread: threading.Thread | None = None
         self._count_lock = threading.Lock()
         self.open_connections = 0
@@ -153,24 +168,40 @@ class ApiServer(ThreadingHTTPServer):
                 self.open_connections += 1
         if not admitted:
             log.debug("client %s refused: %d connections open", client_address[0], self.max_connections)
-            _refuse(request)
+            if self.tls is None:  # a TLS client could not read a plain answer
+                _refuse(request)
             self.shutdown_request(request)
             return
         super().process_request(request, client_address)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
-        """One connection's thread; frees its place when done."""
+        """One connection's thread: the TLS handshake when configured, the requests; frees its place when done."""
         try:
-            super().process_request_thread(request, client_address)
+            if self.tls is not None:
+                request.settimeout(self.connection_timeout)
+                request = self.tls.wrap(request)
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
         finally:
+            self.shutdown_request(request)
             with self._count_lock:
                 self.open_connections -= 1
+
+    def admits(self, path: str, handler: Callable[..., None], authorization: str) -> bool:
+        """Whether the web config's basic auth lets this request through: always for the kubelet's probes and
+        for REST writes, which carry their own bearer token in the same header."""
+        if self.auth is None or path in OPEN_PATHS or handler == self.rest.method_write:
+            return True
+        return self.auth.allows(authorization)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """One line per failed connection: debug for a client that went away, an error with traceback otherwise."""
         error = sys.exc_info()[1]
         if isinstance(error, CLIENT_GONE):
             log.debug("client %s went away: %s", client_address[0], error)
+        elif isinstance(error, ssl.SSLError):  # scanners, clients without our CA or without a certificate
+            log.debug("TLS with client %s failed: %s", client_address[0], error)
         else:
             log.exception("HTTP connection from %s failed", client_address[0])
 
