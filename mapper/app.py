@@ -16,6 +16,7 @@ from mapper.dmi.pacing import DmiPacer
 from mapper.dmi.server import MapperServer
 from mapper.http.rest import RestApi
 from mapper.http.server import ApiServer
+from mapper.pods.attributor import PodAttributor
 from mapper.runtime import Runtime
 from mapper.sinks.prometheus.collector import MapperCollector
 from mapper.sinks.prometheus.exposition import Exposition, PrometheusSink
@@ -49,7 +50,9 @@ class MapperApp:
         self.twins = TwinSink(DmiPacer(config.dmi.max_request_rate), self.edgecore, config.common.edgecore_sock)
         self.sinks = SinkSet(SinkContext(config, config.node_name), core=(self.twins,))
         self.registry.set_output_check(self.sinks.check)
-        self.runtime = Runtime(self.registry, self.controller, config.source.interval, sinks=self.sinks)
+        attributor = PodAttributor(config.pods) if config.pods.enabled else None
+        self.runtime = Runtime(self.registry, self.controller, config.source.interval, sinks=self.sinks,
+                               attributor=attributor)
         self.runtime.health.reports_ok = self.twins.pacer.reports_ok
         collector = MapperCollector(self.runtime, config.node_name, sinks=self.sinks, calls=self.dmi_calls)
         exposition = Exposition(collector, lambda: self.runtime.health.last_sample_mono)

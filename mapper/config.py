@@ -13,8 +13,10 @@ from typing import Any
 import yaml
 
 from mapper.http.webconfig import WebConfigError, load_web_config
+from mapper.pods.settings import PodSettings, parse_pod_settings
 from mapper.sections.reader import Section, unknown_keys
 from mapper.sinks.mqtt.settings import MqttSettings, parse_mqtt_settings
+from mapper.sinks.panel_settings import PanelSettings, parse_panel_settings
 
 DEFAULT_SOCKET = "/etc/kubeedge/jetson.sock"
 DEFAULT_EDGECORE_SOCK = "/etc/kubeedge/dmi.sock"
@@ -24,6 +26,7 @@ MAX_SECONDS = 3600.0  # upper bound of every duration: longer waits overflow the
 
 KNOWN_SECTIONS = {
     "grpc_server", "common", "source", "http", "dmi", "standalone", "mqtt", "control", "node_name", "log_level",
+    "pods", "datapanel",
 }
 
 
@@ -96,6 +99,8 @@ class MapperConfig:
     dmi: DmiConfig = field(default_factory=DmiConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
+    pods: PodSettings = field(default_factory=PodSettings)
+    datapanel: PanelSettings = field(default_factory=PanelSettings)
     standalone_files: tuple[Path, ...] = ()
     node_name: str = ""
     log_level: str = "INFO"
@@ -182,6 +187,10 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
     else:
         problems.append(f"mqtt: must be a mapping, got {type(mqtt_raw).__name__}")
         mqtt = MqttSettings()
+    pods, pod_problems = parse_pod_settings(raw.get("pods"))
+    problems.extend(pod_problems)
+    datapanel, datapanel_problems = parse_panel_settings(raw.get("datapanel"), env)
+    problems.extend(datapanel_problems)
     standalone_files = _standalone_files(raw.get("standalone"), base_dir, problems)
     for section in (grpc, common_r, source_r, http_r, dmi_r, control_r):
         section.finish()
@@ -194,8 +203,8 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
         raise ConfigError(problems)
     return MapperConfig(
         socket_path=socket_path, common=common, source=source, http=http, dmi=dmi, control=control,
-        mqtt=mqtt, standalone_files=standalone_files, node_name=node_name, log_level=log_level,
-        warnings=tuple(warnings),
+        mqtt=mqtt, pods=pods, datapanel=datapanel, standalone_files=standalone_files, node_name=node_name,
+        log_level=log_level, warnings=tuple(warnings),
     )
 
 

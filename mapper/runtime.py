@@ -6,19 +6,24 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from mapper.control.controller import Controller, TargetStatus
 from mapper.devices.model import Device, DeviceModel, TwinValue
 from mapper.devices.registry import BoundProperty, DeviceRegistry, RunningDevice
 from mapper.devices.values import Value, coerce_reading, format_twin
+from mapper.pods.usage import PodSample
 from mapper.readings.normaliser import Readings, normalise
 from mapper.sinks.base import Delivery, DeviceKey, Health, Route, Sink
 
 log = logging.getLogger(__name__)
 
 ONLINE, OFFLINE, UNHEALTHY = "online", "offline", "unhealthy"
-TICK = 0.2
+MAX_SLEEP = 5.0  # seconds the pacing loop sleeps at most when nothing is due (time-based states are seen by then)
+MIN_SLEEP = 0.01
+# Derives pod attribution from a sample and its readings (mapper/pods/); its readings join the sample's.
+Attributor = Callable[[Mapping[str, Any], Readings], PodSample]
 
 
 class Runtime:
@@ -26,7 +31,7 @@ class Runtime:
 
     def __init__(self, registry: DeviceRegistry, controller: Controller, source_interval: float,
                  sinks: Iterable[Sink] = (), clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, attributor: Attributor | None = None) -> None:
         self.registry = registry
         self.controller = controller
         self.health = Health()
@@ -35,11 +40,18 @@ class Runtime:
         self._clock = clock
         self._wall = wall
         self._lock = threading.Lock()
+        # Held while routes are handed out and while devices change, so that a change never lands between two
+        # routes of one step (it would put a device's routes out of step with each other for good).
+        self._pace = threading.RLock()
         self._readings: Readings = {}
         self._snapshot: Mapping[str, Any] | None = None
+        self._attributor = attributor
+        self._pods: PodSample | None = None
+        self._attributor_failed = False
         self._due: dict[tuple[DeviceKey, str, str], float] = {}
         self._routes: dict[tuple[DeviceKey, str], tuple[RunningDevice, Sequence[Route]]] = {}
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     # DeviceService (called by the DMI server, EdgeCore registration and standalone loading)
@@ -53,17 +65,22 @@ class Runtime:
 
     def upsert_device(self, device: Device, strict_desired: bool = True) -> None:
         """Start or replace a device; raises DeviceRejected and keeps the old device on a bad spec."""
-        running = self.registry.upsert_device(device, strict_desired)
-        self.controller.set_targets(running)
-        self._forget(device.key)
+        with self._pace:
+            running = self.registry.upsert_device(device, strict_desired)
+            self.controller.set_targets(running)
+            self._forget(device.key)
         log.info("device %s/%s running with %d properties", *device.key, len(running.properties))
+        self._wake.set()
 
     def remove_device(self, namespace: str, name: str) -> None:
         """Stop a device."""
-        if self.registry.remove_device(namespace, name) is not None:
+        with self._pace:
+            removed = self.registry.remove_device(namespace, name) is not None
+            self.controller.forget_device((namespace, name))
+            self._forget((namespace, name))
+        if removed:
             log.info("device %s/%s removed", namespace, name)
-        self.controller.forget_device((namespace, name))
-        self._forget((namespace, name))
+        self._wake.set()
 
     def get_device(self, namespace: str, name: str) -> tuple[Device, Sequence[TwinValue]] | None:
         """A device with its current twins."""
@@ -74,13 +91,16 @@ class Runtime:
 
     def replace_all(self, models: Sequence[DeviceModel], devices: Sequence[Device]) -> None:
         """Adopt the full device list EdgeCore handed over at (re-)registration."""
-        before = {running.key for running in self.registry.devices()}
-        for problem in self.registry.replace_all(models, devices):
+        with self._pace:
+            before = {running.key for running in self.registry.devices()}
+            problems = self.registry.replace_all(models, devices)
+            for running in self.registry.devices():
+                self.controller.set_targets(running)
+            for key in before | {d.key for d in devices}:
+                self._forget(key)
+        for problem in problems:
             log.error("rejected at registration: %s", problem)
-        for running in self.registry.devices():
-            self.controller.set_targets(running)
-        for key in before | {d.key for d in devices}:
-            self._forget(key)
+        self._wake.set()
 
     def _forget(self, key: DeviceKey) -> None:
         """A device changed or went: everything of it is due again and every sink starts afresh with it."""
@@ -96,11 +116,18 @@ class Runtime:
     def on_sample(self, snapshot: Mapping[str, Any]) -> None:
         """A new jtop sample: normalise once, let the controller confirm its targets, tell every sink."""
         readings = normalise(snapshot)
+        pods = self._attribute(snapshot, readings)
+        if pods is not None:
+            readings = MappingProxyType({**readings, **pods.readings})
         with self._lock:
+            first = not self.health.last_sample_mono
             self._readings = readings
+            self._pods = pods
             self._snapshot = snapshot
             self.health.last_sample_wall = float(snapshot.get("time") or self._wall())
             self.health.last_sample_mono = self._clock()
+        if first:  # routes wait for the first sample
+            self._wake.set()
         self.controller.on_sample(snapshot, readings)
         for sink in self._sinks:
             try:
@@ -108,16 +135,34 @@ class Runtime:
             except Exception:  # one sink must never stop the others from seeing the sample
                 log.exception("sink %s failed on a new sample", sink.name)
 
+    def _attribute(self, snapshot: Mapping[str, Any], readings: Readings) -> PodSample | None:
+        """The sample's pod attribution, when enabled; a failure costs this sample's pod figures only."""
+        if self._attributor is None:
+            return None
+        try:
+            return self._attributor(snapshot, readings)
+        except Exception:  # attribution must never cost the sample itself
+            (log.debug if self._attributor_failed else log.exception)("pod attribution failed")
+            self._attributor_failed = True
+            return None
+
     def on_availability(self, available: bool, reason: str) -> None:
         """The jtop service came or went (the source logs it)."""
         self.health.source_up = available
         self.health.source_reason = reason
+        self._wake.set()  # device states changed
 
     @property
     def readings(self) -> Readings:
         """The latest readings (empty before the first sample)."""
         with self._lock:
             return self._readings
+
+    @property
+    def pods(self) -> PodSample | None:
+        """Pod attribution of the latest sample (None when disabled or before the first sample)."""
+        with self._lock:
+            return self._pods
 
     @property
     def snapshot(self) -> Mapping[str, Any] | None:
@@ -180,36 +225,51 @@ class Runtime:
     def stop(self) -> None:
         """Stop the pacing loop."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
     def _loop(self) -> None:
-        while not self._stop.wait(TICK):
+        """Sleep until the next route or sink step is due, or until a device, the source or a first sample
+        changes what is due; nothing wakes the loop while nothing is due."""
+        while not self._stop.is_set():
+            self._wake.clear()
             try:
-                self.tick()
+                next_at = self.tick()
             except Exception:  # the loop must survive any single bad cycle
                 log.exception("runtime cycle failed")
+                next_at = self._clock() + 1.0
+            self._wake.wait(min(max(next_at - self._clock(), MIN_SLEEP), MAX_SLEEP))
 
-    def tick(self) -> None:
-        """Hand every sink the routes due now (once samples flow), then give each its pacing step."""
+    def tick(self) -> float:
+        """Hand every sink the routes due now (once samples flow), then give each its pacing step; return when
+        the next route or step is due."""
         now = self._clock()
         if self.health.last_sample_mono:
-            devices = self.registry.devices()
-            readings = {} if self.state() == OFFLINE else self.readings
-            for sink in self._sinks:
-                for running in devices:
-                    self._deliver_due(sink, running, readings, now)
-        for sink in self._sinks:
-            sink.tick(now, self)
+            with self._pace:
+                devices = self.registry.devices()
+                with self._lock:  # one sample and its own time for every route of this step
+                    readings, sampled_at = self._readings, self.health.last_sample_wall
+                if self.state() == OFFLINE:
+                    readings = {}
+                for sink in self._sinks:
+                    for running in devices:
+                        self._deliver_due(sink, running, readings, sampled_at, now)
+        wanted = [at for sink in self._sinks if (at := sink.tick(now, self)) is not None]
+        if self.health.last_sample_mono:
+            with self._lock:
+                wanted.extend(self._due.values())
+        return min(wanted, default=now + MAX_SLEEP)
 
-    def _deliver_due(self, sink: Sink, running: RunningDevice, readings: Readings, now: float) -> None:
+    def _deliver_due(self, sink: Sink, running: RunningDevice, readings: Readings, sampled_at: float,
+                     now: float) -> None:
         for route in self._routes_of(sink, running):
             if not self._is_due((running.key, sink.name, route.key), now, route.cycle):
                 continue
             values = tuple((prop, value) for prop in route.properties
                            if (value := _typed(prop, readings)) is not None)
             if values:
-                sink.deliver(Delivery(running, route, values, self.health.last_sample_wall))
+                sink.deliver(Delivery(running, route, values, sampled_at))
 
     def _routes_of(self, sink: Sink, running: RunningDevice) -> Sequence[Route]:
         """A sink's routes for a device, asked again whenever the device (or its model binding) changed."""

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from common import shared_dir
 
@@ -48,6 +49,36 @@ def crd_schema(kubeedge_version: str, crd_file: str, api_version: str = "v1beta1
     raise KeyError(f"{crd_file} of {kubeedge_version} serves no {api_version}")
 
 
+KUBESPHERE_CRDS = "kubesphere-crds/monitoring-dashboard-4cb8e4c"
+
+
+def shared_folder_or_skip(folder: str) -> Path:
+    """A folder of the team's shared/ (beside the clone, or $JETSON_MAPPER_SHARED), or skip the test saying so."""
+    candidates = [REPO_ROOT.parent / "shared"]
+    if env := os.environ.get("JETSON_MAPPER_SHARED"):
+        candidates.insert(0, Path(env))
+    for candidate in candidates:
+        if (candidate / folder).is_dir():
+            return candidate / folder
+    pytest.skip(f"upstream files not found: no {folder} in ../shared or $JETSON_MAPPER_SHARED "
+                f"(looked in {', '.join(str(c) for c in candidates)})")
+
+
+def kubesphere_crd(crd_file: str) -> dict[str, Any]:
+    """An upstream KubeSphere monitoring-dashboard CRD (skips when ../shared is absent)."""
+    (crd,) = load_documents(shared_folder_or_skip(KUBESPHERE_CRDS) / crd_file)
+    return crd
+
+
+def kubesphere_crd_schema(crd_file: str, api_version: str = "v1alpha2") -> dict[str, Any]:
+    """The strict openAPIV3Schema of one served version of an upstream KubeSphere CRD."""
+    for version in kubesphere_crd(crd_file)["spec"]["versions"]:
+        if version["name"] == api_version and version["served"]:
+            schema: dict[str, Any] = strict(version["schema"]["openAPIV3Schema"])
+            return schema
+    raise KeyError(f"{crd_file} serves no {api_version}")
+
+
 # Metric names fixed in the shared spec (mapper/sinks/prometheus/): deploy rules and dashboard use only these.
 SPEC_METRICS = frozenset(
     {
@@ -81,6 +112,11 @@ SPEC_METRICS = frozenset(
         "jetson_processes",
         "jetson_processes_cpu_ratio",
         "jetson_processes_gpu_memory_bytes",
+        "jetson_pod_gpu_memory_bytes",
+        "jetson_pod_cpu_ratio",
+        "jetson_pod_memory_bytes",
+        "jetson_pod_processes",
+        "jetson_mapper_pod_lookups_total",
         "jetson_property_converged",
         "jetson_property_drift_total",
         "jetson_setter_failures_total",

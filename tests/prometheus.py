@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
 from common import free_port, stop_process
 from deploy_support import tool
 
@@ -67,25 +68,26 @@ class Prometheus:
         raise AssertionError(f"Prometheus query {expr!r} never gave an accepted result (last: {result!r})")
 
 
-def write_config(path: Path, targets: Sequence[str], scrape_interval: str = "1s", job_extra: str = "") -> None:
-    """A Prometheus config scraping `targets` (host:port) as job jetson-mapper, labels as exposed; `job_extra`:
-    more YAML lines of the job (scheme, tls_config, basic_auth), indented by four spaces."""
-    listed = ", ".join(f"'{t}'" for t in targets)
-    path.write_text(
-        f"global: {{scrape_interval: {scrape_interval}, evaluation_interval: {scrape_interval}}}\n"
-        "scrape_configs:\n  - job_name: jetson-mapper\n    honor_labels: true\n"
-        f"    static_configs: [{{targets: [{listed}]}}]\n{job_extra}",
-        encoding="utf-8",
-    )
+def write_config(path: Path, targets: Sequence[str], scrape_interval: str = "1s",
+                 scrape_configs: Sequence[dict[str, Any]] | None = None) -> None:
+    """A Prometheus config scraping `targets` (host:port) as job jetson-mapper, labels as exposed, or the given
+    scrape_configs instead."""
+    jobs = list(scrape_configs) if scrape_configs is not None else [
+        {"job_name": "jetson-mapper", "honor_labels": True, "static_configs": [{"targets": list(targets)}]}
+    ]
+    config = {"global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
+              "scrape_configs": jobs}
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
 @contextmanager
 def running_prometheus(targets: Sequence[str], scrape_interval: str = "1s",
-                       job_extra: str = "") -> Iterator[Prometheus]:
-    """A real Prometheus scraping `targets`, ready to answer queries; stopped and wiped afterwards."""
+                       scrape_configs: Sequence[dict[str, Any]] | None = None) -> Iterator[Prometheus]:
+    """A real Prometheus scraping `targets` (or running `scrape_configs`), ready to answer queries; stopped and
+    wiped afterwards."""
     workdir = Path(tempfile.mkdtemp(prefix="jm", dir="/tmp"))
     config = workdir / "prometheus.yml"
-    write_config(config, targets, scrape_interval, job_extra)
+    write_config(config, targets, scrape_interval, scrape_configs)
     port = free_port()
     log = (workdir / "prometheus.log").open("wb")
     process = subprocess.Popen(

@@ -17,7 +17,7 @@ def device_prop(name: str, protocol: str = "jetson", **config: model.ConfigValue
 
 def test_catalogue_names_are_unique_and_entry_finds_them() -> None:
     names = [e.name for e in CATALOGUE]
-    assert len(names) == len(set(names)) == 22
+    assert len(names) == len(set(names)) == 23
     assert entry("fan_speed") is not None and entry("fan_speed").maximum == "100"  # type: ignore[union-attr]
     assert entry("no_such_thing") is None
     writable = {e.name for e in CATALOGUE if e.writable}

@@ -24,7 +24,8 @@ from mapper.config import parse_config
 DEPLOY = REPO_ROOT / "deploy"
 KUSTOMIZE_DIRS = sorted(p.parent for p in DEPLOY.rglob("kustomization.yaml"))
 KUBERNETES_VERSIONS = ("1.26", "1.32")  # the seed's cluster, and the kubectl this project tests with
-CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
+DASHBOARD_KINDS = {"ClusterDashboard", "Dashboard"}  # validated against KubeSphere's CRDs: test_dashboards_kubesphere
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", *DASHBOARD_KINDS}
 NODE_EXPORTER_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "kubesphere-node-exporter.yaml"
 NODE_EXPORTER_PATCH = DEPLOY / "overlays" / "kubesphere" / "cluster-fixes" / "node-exporter-edge-patch.yaml"
 
@@ -131,6 +132,21 @@ def test_daemonset_matches_the_config_and_the_edge(rendered: dict[str, list[dict
     assert args[args.index("--config") + 1] == f"{mounts['config']['mountPath']}/config.yaml"
 
 
+def test_pod_attribution_reads_the_hosts_files_read_only(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    objects = rendered["base"]
+    pods = parse_config(config_of(objects), Path("/etc/jetson-mapper"), {}).pods
+    pod = one(objects, "DaemonSet")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert pods.enabled
+    for path, host_path in ((pods.proc_root, "/proc"), (pods.containers_dir, "/var/log/containers")):
+        mount = mounts[path]
+        assert mount["readOnly"] is True, mount
+        assert volumes[mount["name"]]["hostPath"]["path"] == host_path
+    assert not pod.get("hostPID") and not container["securityContext"].get("capabilities", {}).get("add")
+
+
 def test_service_and_servicemonitor_meet(rendered: dict[str, list[dict[str, Any]]]) -> None:
     objects = rendered["base"]
     service, monitor = one(objects, "Service"), one(objects, "ServiceMonitor")
@@ -181,6 +197,7 @@ def test_prometheus_rules_pass_promtool_and_their_unit_tests(
         "gpu_usage_fan",
         "gpu_temperatures",
         "gpu_usage_power",
+        "node_pod_namespace:jetson_pod_gpu_memory_bytes:sum",
     }
     for r in rules:
         used = metric_names(r["expr"])
@@ -213,7 +230,9 @@ def test_kubesphere_overlay_is_found_by_kubesphere_prometheus(
     rendered: dict[str, list[dict[str, Any]]],
 ) -> None:
     objects = rendered["overlays/kubesphere"]
-    assert {o["metadata"]["namespace"] for o in objects} == {"kubesphere-monitoring-system"}
+    assert {o["kind"] for o in objects} >= DASHBOARD_KINDS
+    namespaces = {o["metadata"]["namespace"] for o in objects if o["kind"] not in DASHBOARD_KINDS}
+    assert namespaces == {"kubesphere-monitoring-system"}
     assert all(o["metadata"]["labels"]["app.kubernetes.io/part-of"] == "kube-prometheus" for o in objects)
     assert one(objects, "ServiceMonitor")["metadata"]["labels"]["app.kubernetes.io/vendor"] == "kubesphere"
     rule_labels = one(objects, "PrometheusRule")["metadata"]["labels"]

@@ -11,10 +11,14 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import generate_latest
+if TYPE_CHECKING:
+    from mapper.app import MapperApp
 
 REPO = Path(__file__).resolve().parents[1]
 SNAPSHOT = REPO / "tests" / "fixtures" / "jtop" / "agx-orin_jp5_built.json"
@@ -23,8 +27,9 @@ SAMPLE_TIME = 1_767_225_600.25  # 2026-01-01T00:00:00.25Z
 BAD_BROKER = "tcp://127.0.0.1:99999"
 
 
-def render_page() -> bytes:
-    """The exposition of a standalone mapper after one sample and one tick."""
+@contextmanager
+def render_app(snapshot: dict[str, Any]) -> Iterator[MapperApp]:
+    """A standalone mapper with both devices, after one sample of `snapshot`, one tick and one more sample."""
     from mapper.app import MapperApp
     from mapper.config import CommonConfig, HttpConfig, MapperConfig, SourceConfig
     from mapper.dmi.convert import device_from_pb, model_from_pb
@@ -51,16 +56,20 @@ def render_page() -> bytes:
             app.runtime.upsert_device(replace(device, properties=quiet))
             app.runtime.upsert_device(replace(device, name="second", properties=unusable))
             app.runtime.on_availability(True, "golden sample")
-            snapshot = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
-            snapshot["time"] = SAMPLE_TIME
             deliver = app.source._on_sample  # what jtop.service's samples go through in the running mapper
-            deliver(snapshot)
+            deliver({**snapshot, "time": SAMPLE_TIME})
             app.runtime.tick()
             deliver({**snapshot, "time": SAMPLE_TIME + 1.0})  # health sees the tick's outcome
-            return generate_latest(app.metrics_registry)
+            yield app
         finally:
             app.sinks.close()
             app.http.server_close()
+
+
+def render_page() -> bytes:
+    """The page the HTTP server serves to a scraper that asks for no particular format (text 0.0.4)."""
+    with render_app(json.loads(SNAPSHOT.read_text(encoding="utf-8"))) as app:
+        return app.http.exposition.page("")[0]
 
 
 def test_exposition_is_byte_identical_to_the_recorded_page() -> None:

@@ -21,6 +21,7 @@ from common import new_short_dir
 from fake_edgecore import FakeEdgeCore
 from mapper_process import DEVICE_MODEL, Emulator, Mapper, wait_until
 from metrics_scrape import SENTINEL, FamilyShape, demo, families, promtool_check_metrics, sample_values, scrape
+from pods_stack import pods_mapper
 
 from mapper.dmi.manifests import load_manifests
 from mapper.emulator.profile import builtin_profile_names
@@ -31,7 +32,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.jtop]
 DOC = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
 PROFILES = builtin_profile_names()
 EDGECORE = "edgecore"
-APPEARS = {"always", "board", "desired", "edgecore", "mqtt"}
+PODS = "pods"
+APPEARS = {"always", "board", "desired", "edgecore", "mqtt", "pods", "sink"}
 MAX_SERIES = 400  # the biggest emulated board (AGX Orin, 12 cores) exposes about 220
 
 
@@ -94,6 +96,17 @@ def edgecore_scrape() -> str:
             scrape(mapper.base)), timeout=60))
 
 
+def pods_scrape() -> str:
+    """/metrics of a standalone mapper with pods enabled on a fake node (tests/pods_stack.py)."""
+    workdir = new_short_dir()
+    try:
+        with pods_mapper(workdir) as (_, mapper):
+            return str(wait_until(lambda: (lambda text: text if "\njetson_pod_gpu_memory_bytes{" in text else None)(
+                scrape(mapper.base)), timeout=60))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def profile_scrape(profile: str) -> str:
     """/metrics of the demo on one emulator profile, after a few samples."""
     with demo(profile) as base:
@@ -104,13 +117,15 @@ def profile_scrape(profile: str) -> str:
 
 @pytest.fixture(scope="module")
 def scrapes() -> Iterator[dict[str, str]]:
-    """Live expositions: one per emulator profile (demo) and one in EdgeCore mode, taken in parallel."""
+    """Live expositions: one per emulator profile (demo), one in EdgeCore mode, one with pods, taken in parallel."""
     jobs = {profile: (profile_scrape, profile) for profile in PROFILES}
-    with ThreadPoolExecutor(max_workers=len(jobs) + 1) as pool:
+    with ThreadPoolExecutor(max_workers=len(jobs) + 2) as pool:
         futures = {name: pool.submit(function, argument) for name, (function, argument) in jobs.items()}
         edgecore = pool.submit(edgecore_scrape)
+        pods = pool.submit(pods_scrape)
         texts = {name: future.result() for name, future in futures.items()}
         texts[EDGECORE] = edgecore.result()
+        texts[PODS] = pods.result()
     yield texts
 
 
@@ -155,14 +170,20 @@ def test_every_documented_family_shows_up_where_the_doc_says(scrapes: dict[str, 
         where = sorted(name for name, present in with_samples.items() if family.name in present)
         if family.appears == "always":
             assert where == sorted(scrapes), f"{family.name} is documented as always, exposed only in {where}"
+        elif family.appears == "sink":
+            assert EDGECORE in where, f"{family.name} missing in EdgeCore mode (the dmi sink)"
+            assert set(where) & set(PROFILES), f"{family.name} missing for the demo's MQTT pushes"
         elif family.appears == "edgecore":
             assert EDGECORE in where, f"{family.name} missing in EdgeCore mode"
             assert not set(where) & set(PROFILES), f"{family.name} exposed in standalone mode: {where}"
+        elif family.appears == "pods":
+            assert PODS in where, f"{family.name} missing with pods enabled"
+            assert not set(where) & set(PROFILES), f"{family.name} exposed with pods off (the default): {where}"
         else:  # board, desired, mqtt: the demo device pushes to MQTT and has desired values
             assert set(where) & set(PROFILES), f"{family.name} never exposed by any emulated board"
 
 
-@pytest.mark.parametrize("name", [*PROFILES, EDGECORE])
+@pytest.mark.parametrize("name", [*PROFILES, EDGECORE, PODS])
 def test_live_exposition_passes_promtool_and_stays_bounded(scrapes: dict[str, str], name: str) -> None:
     text = scrapes[name]
     promtool_check_metrics(text)

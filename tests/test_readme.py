@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from mapper.config import CommonConfig, DmiConfig, SourceConfig, parse_config
+from mapper.pods.settings import PodSettings
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -22,6 +23,7 @@ def test_configuration_example_is_valid_and_shows_the_defaults() -> None:
     assert config.common == CommonConfig()
     assert config.source == SourceConfig()
     assert config.dmi == DmiConfig()
+    assert config.pods == PodSettings()
     assert config.standalone and all(p.is_file() for p in config.standalone_files)
 
 

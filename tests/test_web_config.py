@@ -171,9 +171,10 @@ def test_prometheus_scrapes_through_tls_and_basic_auth(secured: tuple[int, Path]
     port, folder = secured
     (folder / "password").write_text("wonderland", encoding="utf-8")
     # as deploy/overlays/web-config's ServiceMonitor: HTTPS checked against the name jetson-mapper, a user
-    job = (f"    scheme: https\n    tls_config: {{ca_file: {folder / 'server.crt'}, server_name: jetson-mapper}}\n"
-           f"    basic_auth: {{username: alice, password_file: {folder / 'password'}}}\n")
-    with running_prometheus([f"127.0.0.1:{port}"], job_extra=job) as prometheus:
+    job = {"job_name": "jetson-mapper", "honor_labels": True, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}],
+           "scheme": "https", "tls_config": {"ca_file": str(folder / "server.crt"), "server_name": "jetson-mapper"},
+           "basic_auth": {"username": "alice", "password_file": str(folder / "password")}}
+    with running_prometheus([], scrape_configs=[job]) as prometheus:
         (sample,) = prometheus.wait_for('up{job="jetson-mapper"}', accept=lambda r: r and r[0]["value"][1] == "1")
         assert sample["metric"]["instance"] == f"127.0.0.1:{port}"
         assert prometheus.wait_for("jetson_mapper_source_up")

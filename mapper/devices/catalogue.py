@@ -60,6 +60,8 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
     _entry("uptime", "INT", "s", "uptime", "time since boot"),
     _entry("board_model", "STRING", "", "board.model", "board model name"),
     _entry("jetpack", "STRING", "", "board.jetpack", "JetPack release"),
+    _entry("gpu_pods", "STRING", "", "pods.gpu_memory_holders",
+           "pods holding GPU memory, most first (<ns>/<pod>,...); needs pods.enabled"),
 )
 
 _BY_NAME = {e.name: e for e in CATALOGUE}

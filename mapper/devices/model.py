@@ -69,6 +69,66 @@ class MqttPush:
 
 
 @dataclass(frozen=True)
+class HttpPush:
+    """`pushMethod.http`: POST to `hostname:port` + `requestpath` (hostname carries the scheme); timeout in ms."""
+
+    hostname: str
+    port: int = 0
+    requestpath: str = ""
+    timeout_ms: int = 0
+
+
+@dataclass(frozen=True)
+class OtelPush:
+    """`pushMethod.otel`: OTLP/HTTP metrics to `endpoint_url`."""
+
+    endpoint_url: str
+
+
+@dataclass(frozen=True)
+class Influxdb2Method:
+    """`pushMethod.dbMethod.influxdb2`: client config (url, org, bucket) and data config."""
+
+    url: str = ""
+    org: str = ""
+    bucket: str = ""
+    measurement: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    field_key: str = ""
+
+
+@dataclass(frozen=True)
+class RedisMethod:
+    """`pushMethod.dbMethod.redis.redisClientConfig`."""
+
+    addr: str = ""
+    db: int = 0
+    poolsize: int = 0
+    min_idle_conns: int = 0
+
+
+@dataclass(frozen=True)
+class MysqlMethod:
+    """`pushMethod.dbMethod.mysql.mysqlClientConfig`."""
+
+    addr: str = ""
+    database: str = ""
+    user_name: str = ""
+
+
+@dataclass(frozen=True)
+class TdengineMethod:
+    """`pushMethod.dbMethod.tdengine.tdEngineClientConfig` (refused: no TDengine to test against)."""
+
+    addr: str = ""
+    dbname: str = ""
+
+
+PUSH_METHODS = ("http", "mqtt", "otel")  # mapper-framework runs the first one a property names
+DB_METHODS = ("influxdb2", "redis", "tdengine", "mysql")  # likewise, the first database
+
+
+@dataclass(frozen=True)
 class DeviceProperty:
     """One property of a Device (`spec.properties[]`)."""
 
@@ -80,6 +140,22 @@ class DeviceProperty:
     collect_cycle_ms: int = 0
     report_to_cloud: bool = False
     mqtt: MqttPush | None = None
+    http: HttpPush | None = None
+    otel: OtelPush | None = None
+    influxdb2: Influxdb2Method | None = None
+    redis: RedisMethod | None = None
+    tdengine: TdengineMethod | None = None
+    mysql: MysqlMethod | None = None
+
+    @property
+    def push_method(self) -> str | None:
+        """The push method that runs: the first of http, mqtt, otel the property names (as mapper-framework)."""
+        return next((name for name in PUSH_METHODS if getattr(self, name) is not None), None)
+
+    @property
+    def db_method(self) -> str | None:
+        """The database that runs: the first of influxdb2, redis, tdengine, mysql the property names."""
+        return next((name for name in DB_METHODS if getattr(self, name) is not None), None)
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,10 @@ from mapper.devices.model import (
     DeviceProperty,
     DeviceRejected,
     ModelProperty,
-    MqttPush,
     TwinValue,
 )
 from mapper.dmi.generated import api_pb2 as pb
+from mapper.dmi.pushmethods import push_from_pb, push_to_pb
 
 _WRAPPERS: dict[str, type[wrappers_pb2.StringValue | wrappers_pb2.BoolValue | wrappers_pb2.Int32Value
                          | wrappers_pb2.Int64Value | wrappers_pb2.FloatValue | wrappers_pb2.DoubleValue]] = {
@@ -214,20 +214,13 @@ def _property_from_pb(prop: pb.DeviceProperty, field: str) -> DeviceProperty:
     for cycle_name in ("reportCycle", "collectCycle"):
         if getattr(prop, cycle_name) < 0:
             raise DeviceRejected(f"{field}.{cycle_name} {getattr(prop, cycle_name)} is negative")
-    mqtt: MqttPush | None = None
-    if prop.HasField("pushMethod") and prop.pushMethod.HasField("mqtt"):
-        push = prop.pushMethod.mqtt
-        if not push.address or not push.topic:
-            raise DeviceRejected(f"{field}.pushMethod.mqtt needs both address and topic")
-        if push.qos not in (0, 1, 2):
-            raise DeviceRejected(f"{field}.pushMethod.mqtt.qos {push.qos} is not 0, 1 or 2")
-        mqtt = MqttPush(address=push.address, topic=push.topic, qos=push.qos, retained=push.retained)
+    push = push_from_pb(prop, field)
     desired = prop.desired.value if prop.HasField("desired") and prop.desired.value != "" else None
     return DeviceProperty(
         name=prop.name, desired=desired, visitor_protocol=prop.visitors.protocolName,
         visitor_config=decode_config(prop.visitors.configData.data, f"{field}.visitors.configData"),
         report_cycle_ms=prop.reportCycle, collect_cycle_ms=prop.collectCycle,
-        report_to_cloud=prop.reportToCloud, mqtt=mqtt,
+        report_to_cloud=prop.reportToCloud, **push,  # type: ignore[arg-type]
     )
 
 
@@ -261,11 +254,7 @@ def device_to_pb(device: Device, twins: Sequence[TwinValue]) -> pb.Device:
         item.visitors.protocolName = prop.visitor_protocol
         for key, value in prop.visitor_config.items():
             item.visitors.configData.data[key].CopyFrom(encode_any(value))
-        if prop.mqtt is not None:
-            item.pushMethod.mqtt.CopyFrom(pb.PushMethodMQTT(
-                address=prop.mqtt.address, topic=prop.mqtt.topic, qos=prop.mqtt.qos,
-                retained=prop.mqtt.retained,
-            ))
+        push_to_pb(prop, item)
     for method in device.methods:
         spec.methods.add(name=method.name, description=method.description,
                          propertyNames=list(method.property_names))

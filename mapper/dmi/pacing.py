@@ -85,6 +85,21 @@ class DmiPacer:
         if twins:
             self._send_report(reporter, running, twins, cycle, now)
 
+    def next_step(self, devices: Sequence[RunningDevice], now: float, state: str) -> float:
+        """When `step` can next send something: the earliest state or report due, but not before the next slot."""
+        candidates: list[float] = []
+        with self._lock:
+            for running in devices:
+                device = running.device
+                if device.state_report_to_cloud:
+                    last_state, last_time = self._states.get(device.key, ("", float("-inf")))
+                    refresh = max(device.state_report_cycle_ms / 1000.0, STATE_REFRESH)
+                    candidates.append(now if state != last_state else last_time + refresh)
+                if self.report_cycle(running, len(devices)) is not None:
+                    candidates.append(self._report_due.get(running.key, now))
+            next_slot = self._next_slot
+        return max(min(candidates, default=now + STATE_REFRESH), next_slot)
+
     def _state_due(self, running: RunningDevice, state: str, now: float) -> bool:
         device = running.device
         if not device.state_report_to_cloud:

@@ -77,6 +77,8 @@ READING_KEYS: tuple[ReadingKey, ...] = (
     ReadingKey("processes.cpu", "float", "%", "summed CPU share of those processes"),
     ReadingKey("processes.ram", "int", "bytes", "summed resident memory of those processes"),
     ReadingKey("processes.gpu_memory", "int", "bytes", "summed GPU memory of those processes"),
+    ReadingKey("pods.gpu_memory_holders", "str", "",
+               "pods holding GPU memory, most first: <ns>/<pod>,... (pods.enabled only; docs/pods.md)"),
     *_keys("str", "", "board identity strings from jtop's board.hardware (empty ones absent)",
            "board.model", "board.module", "board.soc", "board.jetpack", "board.l4t",
            "board.part_number", "board.p_number", "board.cuda_arch", "board.serial", "board.codename"),

@@ -2,7 +2,7 @@
 
 The runtime knows outputs only through `Sink`. Each new sample goes to `on_sample`; for every device, each
 `Route` a sink asks for is handed to `deliver` when its cycle is due, with the values of the latest sample;
-`tick` runs on every pacing step for sinks with a schedule of their own (EdgeCore's DMI budget). Every method
+`tick` runs on every pacing step and tells when the sink wants the next one (EdgeCore's DMI budget). Every method
 has a do-nothing default, so a sink overrides only what it needs. None of them may block on the network or
 raise: a sink owns its connection, its queue, its counters and its health.
 """
@@ -117,8 +117,10 @@ class Sink:
     def on_sample(self, view: RuntimeView) -> None:
         """A new sample was taken (runs in the sampling thread)."""
 
-    def tick(self, now: float, view: RuntimeView) -> None:
-        """One pacing step (5 per second) for sinks that keep a schedule of their own."""
+    def tick(self, now: float, view: RuntimeView) -> float | None:
+        """A pacing step for sinks with a schedule of their own; return when the next one is wanted (monotonic
+        seconds), None when the sink needs no steps."""
+        return None
 
     def forget(self, key: DeviceKey) -> None:
         """A device was replaced or removed: drop what the sink keeps about it."""

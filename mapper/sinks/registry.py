@@ -28,10 +28,17 @@ class SinkKind:
     module: str
     used_by: Callable[[DeviceProperty], bool]
     own_series: OwnSeries | None = None
+    delivers: bool = True  # False for a kind that only refuses Devices (no counters to show)
 
 
 KINDS: tuple[SinkKind, ...] = (
-    SinkKind("mqtt", "mapper.sinks.mqtt.sink", lambda prop: prop.mqtt is not None, MQTT_SERIES),
+    SinkKind("mqtt", "mapper.sinks.mqtt.sink", lambda prop: prop.push_method == "mqtt", MQTT_SERIES),
+    SinkKind("http", "mapper.sinks.push_http", lambda prop: prop.push_method == "http"),
+    SinkKind("otel", "mapper.sinks.push_otel", lambda prop: prop.push_method == "otel"),
+    SinkKind("influxdb2", "mapper.sinks.db_influxdb2", lambda prop: prop.db_method == "influxdb2"),
+    SinkKind("redis", "mapper.sinks.db_redis", lambda prop: prop.db_method == "redis"),
+    SinkKind("mysql", "mapper.sinks.db_mysql", lambda prop: prop.db_method == "mysql"),
+    SinkKind("tdengine", "mapper.sinks.db_tdengine", lambda prop: prop.db_method == "tdengine", delivers=False),
 )
 
 
@@ -97,7 +104,8 @@ class SinkSet:
     def counted(self) -> list[tuple[str, Sink | None]]:
         """Every sink with delivery counters by name, None for kinds no Device uses yet; sorted by name."""
         with self._lock:
-            rows: list[tuple[str, Sink | None]] = [(k.name, self._built.get(k.name)) for k in self._kinds]
+            rows: list[tuple[str, Sink | None]] = [(k.name, self._built.get(k.name)) for k in self._kinds
+                                                   if k.delivers]
         rows.extend((s.name, s) for s in self._core if s.stats() is not None)
         return sorted(rows, key=lambda row: row[0])
 

@@ -18,16 +18,22 @@ class TwinSink(Sink):
         self._reporter = reporter
         self._target = target
 
-    def tick(self, now: float, view: RuntimeView) -> None:
-        """Once samples flow: a changed or stale device state first, else the most overdue twin report."""
-        if self._reporter is not None and view.health.last_sample_mono:
-            self.pacer.step(self._reporter, view.devices(), now, view.state(), view.twins)
+    def tick(self, now: float, view: RuntimeView) -> float | None:
+        """Once samples flow: a changed or stale device state first, else the most overdue twin report; then
+        when the budget and the devices allow the next call."""
+        if self._reporter is None or not view.health.last_sample_mono:
+            return None
+        devices, state = view.devices(), view.state()
+        self.pacer.step(self._reporter, devices, now, state, view.twins)
+        return self.pacer.next_step(devices, now, state)
 
     def forget(self, key: DeviceKey) -> None:
         """Report a replaced or removed device afresh."""
         self.pacer.forget(key)
 
     def stats(self) -> Sequence[SinkStats]:
-        """Reports EdgeCore accepted and calls that failed or were refused."""
+        """Reports EdgeCore accepted and calls that failed or were refused; no target in standalone mode."""
+        if self._reporter is None:
+            return []
         sent = sum(self.pacer.reports_ok.values())
-        return [SinkStats(self._target, sent, self.pacer.failures, 0, 0, self._reporter is not None)]
+        return [SinkStats(self._target, sent, self.pacer.failures, 0, 0, True)]

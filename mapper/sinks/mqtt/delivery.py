@@ -114,7 +114,7 @@ class DeliveryBook:
             while not self._stopping and not (
                 self._connected and self._waiting and len(self._unacked) < INFLIGHT_WINDOW
             ):
-                self._cond.wait(1.0)
+                self._cond.wait(30.0)  # a safety net: every change of the condition notifies
             return None if self._stopping else self._waiting.popleft()
 
     def record_handoff(self, message: Outgoing, message_id: int, accepted: bool, outcome: PublishOutcome) -> None:

@@ -29,7 +29,7 @@ class MqttSink(Sink):
         """One route per property with pushMethod.mqtt; the device topic, when configured, at the shortest cycle."""
         device = running.device
         routes = [Route(PROPERTY_ROUTE + prop.name, prop.report_cycle, (prop,)) for prop in running.properties
-                  if (pushed := device.property(prop.name)) is not None and pushed.mqtt is not None]
+                  if (pushed := device.property(prop.name)) is not None and pushed.push_method == "mqtt"]
         topic = self._settings.device_topic_for(device.namespace, device.name, self._node)
         if topic is not None and routes:
             routes.append(Route(DEVICE_ROUTE, min(p.report_cycle for p in running.properties), running.properties))
@@ -40,7 +40,7 @@ class MqttSink(Sink):
         device = delivery.device.device
         if delivery.route.key == DEVICE_ROUTE:
             topic = self._settings.device_topic_for(device.namespace, device.name, self._node)
-            first = next(p.mqtt for p in device.properties if p.mqtt is not None)
+            first = next(p.mqtt for p in device.properties if p.push_method == "mqtt" and p.mqtt is not None)
             values = {prop.name: (value, prop.binding.type) for prop, value in delivery.values}
             payload = device_payload(device.namespace, device.name, values, delivery.timestamp)
             if topic is not None:
@@ -48,7 +48,7 @@ class MqttSink(Sink):
             return
         for prop, value in delivery.values:
             pushed = device.property(prop.name)
-            if pushed is None or pushed.mqtt is None:
+            if pushed is None or pushed.mqtt is None or pushed.push_method != "mqtt":
                 continue
             payload = property_payload(device.namespace, device.name, prop.name, value, prop.binding.type,
                                        delivery.timestamp)

@@ -10,8 +10,10 @@ from prometheus_client.registry import Collector
 
 from mapper.control.controller import TargetStatus
 from mapper.dmi.calls import CallCounter
+from mapper.pods.usage import PodSample
 from mapper.sinks.base import RuntimeView
 from mapper.sinks.prometheus.families import DEVICE_LABELS, KeyRouter, Row, power_mode, reading_gauges, reading_rows
+from mapper.sinks.prometheus.pods import lookup_counter, pod_families
 from mapper.sinks.registry import SinkSet
 
 
@@ -20,6 +22,11 @@ class ControlledView(RuntimeView, Protocol):
 
     def target_statuses(self) -> list[TargetStatus]:
         """Every desired value being worked towards."""
+        ...
+
+    @property
+    def pods(self) -> PodSample | None:
+        """Pod attribution of the latest sample (None when disabled)."""
         ...
 
 
@@ -52,11 +59,17 @@ class MapperCollector(Collector):
                 else:
                     merged[family.name] = family
         yield from merged.values()
+        pods = runtime.pods
+        if pods is not None:
+            if readings:
+                yield from pod_families(pods, [(r.key[0], r.key[1], self._node) for r in devices])
+            yield lookup_counter(pods, self._node)
         yield from self._control_metrics()
         yield from self._health(len(devices))
         if self._calls is not None:
             yield self._dmi_calls(self._calls)
         if self._sinks is not None:
+            yield from self._sink_series(self._sinks)
             yield from self._own_series(self._sinks)
 
     def _rows_of(self, readings: Mapping[str, Any]) -> dict[str, list[Row]]:
@@ -112,6 +125,28 @@ class MapperCollector(Collector):
         for (method, code), count in calls.counts():
             family.add_metric([self._node, method, code], count)
         return family
+
+    def _sink_series(self, sinks: SinkSet) -> Iterator[Metric]:
+        """jetson_mapper_sink_* per sink and target, for every sink that counts its deliveries."""
+        labels = ["node", "sink", "target"]
+        sent = CounterMetricFamily("jetson_mapper_sink_sent", "Items a sink delivered to a target.", labels=labels)
+        failed = CounterMetricFamily("jetson_mapper_sink_failed", "Delivery attempts to a target that failed.",
+                                     labels=labels)
+        dropped = CounterMetricFamily("jetson_mapper_sink_dropped",
+                                      "Items a sink gave up on (queue full, refused by the target, shutdown).",
+                                      labels=labels)
+        queued = GaugeMetricFamily("jetson_mapper_sink_queued", "Items waiting for a target.", labels=labels)
+        up = GaugeMetricFamily("jetson_mapper_sink_up", "1 while the last delivery attempt to a target succeeded.",
+                               labels=labels)
+        for name, sink in sinks.counted():
+            for stats in (sink.stats() if sink is not None else None) or ():
+                row = [self._node, name, stats.target]
+                sent.add_metric(row, stats.sent)
+                failed.add_metric(row, stats.failed)
+                dropped.add_metric(row, stats.dropped)
+                queued.add_metric(row, stats.queued)
+                up.add_metric(row, 1.0 if stats.up else 0.0)
+        yield from (sent, failed, dropped, queued, up)
 
     def _own_series(self, sinks: SinkSet) -> Iterator[Metric]:
         """The series a sink kept from before the common families (jetson_mapper_mqtt_* per broker)."""

@@ -11,6 +11,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from mapper.sinks.base import RuntimeView, Sink
+from mapper.sinks.prometheus.encoder import encoder_for
 
 EXPOSITION_MAX_AGE = 1.0  # seconds a rendered page is reused while no new sample arrived
 PRERENDER_FOR = 300.0  # keep pre-rendering a format for this long after its last scrape
@@ -27,10 +28,14 @@ class Exposition:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, float, bytes]] = {}
         self._wanted: dict[str, tuple[Encoder, float]] = {}
+        self._encoders: dict[str, Encoder] = {}
 
     def page(self, accept: str) -> tuple[bytes, str]:
         """The page and its content type, text or OpenMetrics as the scraper's Accept header asks."""
-        encoder, content_type = choose_encoder(accept)
+        library_encoder, content_type = choose_encoder(accept)
+        encoder = self._encoders.get(content_type)
+        if encoder is None:
+            encoder = self._encoders[content_type] = encoder_for(content_type) or library_encoder
         sample = self._sample_id()
         now = time.monotonic()
         with self._lock:

@@ -1,0 +1,1 @@
+"""Which pods use the GPU: jtop's processes attributed to pods and containers from host files only."""
