@@ -22,7 +22,7 @@ ROOMS: dict[str, set[str]] = {
     "sinks": {"devices", "readings", "control", "dmi", "config", "pods", "sections"},
     "http": {"devices", "control", "sinks", "config", "sections"},
     "emulator": {"source"},
-    "pods": set(),
+    "pods": {"sections"},
     "dashboards": set(),
     "sections": set(),
     "demo": {"emulator", "config"},
