@@ -105,8 +105,11 @@ def get(connection: http.client.HTTPConnection, path: str) -> bytes:
 
 
 @contextmanager
-def running_mapper(profile: str, workdir: Path) -> Iterator[tuple[int, int]]:
-    """Emulator plus mapper; yields (mapper pid, HTTP port) once /metrics shows a board sample."""
+def running_mapper(profile: str, workdir: Path, source: Path | None = None) -> Iterator[tuple[int, int]]:
+    """Emulator plus mapper; yields (mapper pid, HTTP port) once /metrics shows a board sample.
+
+    `source` runs the mapper package of another checkout (for before/after figures), default this one.
+    """
     with ExitStack() as stack:
         jtop_socket = str(workdir / "jtop.sock")
         emulator = spawn_emulator(profile, jtop_socket, interval=1.0)
@@ -124,7 +127,7 @@ def running_mapper(profile: str, workdir: Path) -> Iterator[tuple[int, int]]:
         (workdir / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
         with (workdir / "mapper.log").open("wb") as log:
             mapper = subprocess.Popen([sys.executable, "-m", "mapper", "run", "--config", str(workdir / "config.yaml")],
-                                      stdout=log, stderr=subprocess.STDOUT)
+                                      stdout=log, stderr=subprocess.STDOUT, cwd=source)
         stack.callback(_stop, mapper)
         _wait_for_sample(mapper, port, workdir / "mapper.log")
         yield mapper.pid, port

@@ -61,7 +61,8 @@ class MapperApp:
         self.source = JtopSource(config.source.jtop_socket, config.source.interval,
                                  on_sample=self.runtime.on_sample, on_availability=self.runtime.on_availability)
         self.controller.set_actuator(self.source)
-        self.server = MapperServer(config.socket_path, self.runtime, on_call=self.dmi_calls.observe)
+        self.server = MapperServer(config.socket_path, self.runtime, on_call=self.dmi_calls.observe,
+                                   on_rebound=self._socket_rebound)
         self.http = ApiServer(config.http, config.common.http_port, RestApi(self.runtime, config.http), exposition,
                               self.readiness)
 
@@ -70,6 +71,11 @@ class MapperApp:
             log.error("EdgeCore handed over a device the mapper cannot convert: %s", error)
         log.info("registered with EdgeCore: %d devices, %d models", len(devices), len(models))
         self.runtime.replace_all(models, devices)
+
+    def _socket_rebound(self) -> None:
+        """The mapper socket was bound again: tell EdgeCore the address again (a restarted one forgot it)."""
+        if self.edgecore is not None:
+            self.edgecore.register_again()
 
     def load_standalone(self) -> None:
         """Run the Device and DeviceModel files of standalone mode, as EdgeCore would hand them over."""
@@ -96,6 +102,8 @@ class MapperApp:
             problems.append(f"jtop source down: {self.runtime.health.source_reason}")
         if self.edgecore is not None and not self.edgecore.registered:
             problems.append(f"not registered with EdgeCore at {self.config.common.edgecore_sock}")
+        if not self.config.standalone and (socket_problem := self.server.problem) is not None:
+            problems.append(f"mapper socket {self.server.socket_path} missing ({socket_problem}); binding it again")
         return problems
 
     def start(self) -> None:

@@ -5,48 +5,62 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 from mapper import __version__
-from mapper.config import ConfigError, HttpConfig, MapperConfig, SourceConfig, load_config
+from mapper.config import ConfigError, MapperConfig, load_config
+from mapper.devices.redact import redact
 
 EXIT_CONFIG = 2
-DEVICE_MODEL_DIR = Path(__file__).resolve().parent.parent / "device-model"
-DEMO_FILES = ("jetson-model.yaml", "jetson-xavier.yaml")
 
 log = logging.getLogger("mapper")
 
 
+class RedactingFormatter(logging.Formatter):
+    """Masks credentials of every address in a formatted record, traceback included: a belt over each module's own
+    redaction, for text that carries an address no one thought of (an exception message, a library's log)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The formatted record with redact() applied."""
+        return redact(super().format(record))
+
+
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level, logging.INFO), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level, logging.INFO), handlers=[handler])
 
 
 def _wait_for_signal() -> None:
-    """Block until SIGINT or SIGTERM."""
+    """Block until SIGINT or SIGTERM.
+
+    The kernel may hand the signal to any of the process's threads; Python then runs the handler in the main
+    thread only when that thread next runs Python code, so the wait wakes up twice a second instead of blocking
+    for good (a plain stop.wait() sometimes slept through SIGTERM until the kubelet's SIGKILL).
+    """
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    while not stop.wait(0.5):
+        pass
 
 
 def serve(config: MapperConfig) -> int:
     """Run the mapper until a signal arrives."""
     from mapper.app import MapperApp  # heavy imports only when serving
 
+    for warning in config.warnings:
+        log.warning("config: %s", warning)
     app = MapperApp(config)
     try:
         app.start()
-    except OSError as exc:
-        log.error("cannot start: %s", exc)
+    except OSError as exc:  # an address of the config cannot be used here: like a bad config, exit 2
+        log.error("cannot start: %s", exc.strerror or exc)
         app.stop()
-        return 1
+        return EXIT_CONFIG
     try:
         _wait_for_signal()
     finally:
@@ -67,42 +81,33 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def demo_command(args: argparse.Namespace) -> int:
-    """`demo`: the emulated Xavier NX and the bundled device model, no EdgeCore, no Jetson."""
-    from mapper.emulator.process import spawn_emulator
+    """`demo`: the emulated Xavier NX, the bundled device model and a local broker; no EdgeCore, no Jetson."""
+    from mapper.demo.session import DEMO_FILES, DemoSession, packaged_files
 
     _setup_logging("INFO")
-    files = tuple(Path(args.device_model) / name for name in DEMO_FILES)
-    missing = [str(f) for f in files if not f.is_file()]
+    files = Path(args.device_model) if args.device_model else packaged_files()
+    missing = [str(files / name) for name in DEMO_FILES if not (files / name).is_file()]
     if missing:
         print(f"jetson-mapper: demo files not found: {', '.join(missing)}", file=sys.stderr)
         return EXIT_CONFIG
-    workdir = tempfile.mkdtemp(prefix="jm-demo-")
-    jtop_socket = os.path.join(workdir, "jtop.sock")
-    emulator = spawn_emulator(args.profile, jtop_socket, interval=1.0)
-    config = MapperConfig(
-        socket_path=os.path.join(workdir, "jetson.sock"),
-        source=SourceConfig(jtop_socket=jtop_socket, interval=1.0),
-        http=HttpConfig(address=args.address),
-        standalone_files=files,
-        node_name="demo-node",
-    )
-    config = replace(config, common=replace(config.common, http_port=args.http_port))
+    session = DemoSession(args.profile, files, args.address, args.http_port, args.mosquitto)
     base = f"http://127.0.0.1:{args.http_port}"
+    mqtt = (f"  mqtt:     mosquitto_sub -h 127.0.0.1 -p {session.broker.port} -t 'jetson/#' -v\n"
+            if session.broker else "")
     print(
-        f"jetson-mapper demo: emulated board '{args.profile}' (jtop socket {jtop_socket})\n"
+        f"jetson-mapper demo: emulated board '{args.profile}' (jtop socket {session.jtop_socket})\n"
         f"  metrics:  {base}/metrics\n"
         f"  twin:     {base}/api/v1/device/default/jetson-xavier/gpu_usage\n"
         f"  model:    {base}/api/v1/meta/model/default/jetson-xavier\n"
         f"  health:   {base}/readyz\n"
+        f"{mqtt}"
         "  Ctrl-C to stop.",
         flush=True,
     )
     try:
-        return serve(config)
+        return serve(session.config)
     finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
+        session.close()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,7 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--profile", default="xavier-nx-jp5", help="emulator profile (default: xavier-nx-jp5)")
     demo.add_argument("--http-port", type=int, default=7777)
     demo.add_argument("--address", default="127.0.0.1", help="HTTP bind address (default: 127.0.0.1)")
-    demo.add_argument("--device-model", default=str(DEVICE_MODEL_DIR), help="folder with the demo YAML files")
+    demo.add_argument("--device-model", default=None,
+                      help="folder with jetson-model.yaml and jetson-xavier.yaml (default: the packaged copies)")
+    demo.add_argument("--mosquitto", default=None,
+                      help="mosquitto binary for the demo's own broker (default: found on PATH or in /usr/sbin; "
+                           "'none': no broker, no MQTT pushes)")
     demo.set_defaults(func=demo_command)
     add_emulate_parser(commands)
     add_record_parser(commands)
@@ -131,4 +140,6 @@ def main(argv: list[str] | None = None) -> int:
     # gRPC's C core logs fork() notices at info level whenever jtop runs a helper process; keep errors only.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     args = build_parser().parse_args(argv)
+    if args.command in ("emulate", "record"):
+        _setup_logging("INFO")  # run and demo set up logging themselves (run: from its config)
     return int(args.func(args))

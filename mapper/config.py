@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mapper.http.webconfig import WebConfigError, load_web_config
 from mapper.pods.settings import PodSettings, parse_pod_settings
+from mapper.sections.reader import Section, unknown_keys
 from mapper.sinks.mqtt.settings import MqttSettings, parse_mqtt_settings
 from mapper.sinks.panel_settings import PanelSettings, parse_panel_settings
 
@@ -19,6 +22,7 @@ DEFAULT_SOCKET = "/etc/kubeedge/jetson.sock"
 DEFAULT_EDGECORE_SOCK = "/etc/kubeedge/dmi.sock"
 DEFAULT_JTOP_SOCKET = "/run/jtop.sock"
 DEFAULT_HTTP_PORT = 7777
+MAX_SECONDS = 3600.0  # upper bound of every duration: longer waits overflow the timers (1e300 s) and help nobody
 
 KNOWN_SECTIONS = {
     "grpc_server", "common", "source", "http", "dmi", "standalone", "mqtt", "control", "node_name", "log_level",
@@ -62,6 +66,7 @@ class HttpConfig:
     address: str = "0.0.0.0"
     rest_write_enabled: bool = False
     rest_write_token_file: str = "/var/run/secrets/jetson-mapper/token"
+    web_config_file: str = ""  # Prometheus exporter-toolkit format: TLS and basic auth (docs/deployment.md)
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,7 @@ class MapperConfig:
     standalone_files: tuple[Path, ...] = ()
     node_name: str = ""
     log_level: str = "INFO"
+    warnings: tuple[str, ...] = ()  # keys of mapper-framework configs accepted but unused, logged at start
 
     @property
     def standalone(self) -> bool:
@@ -106,89 +112,24 @@ class MapperConfig:
         return bool(self.standalone_files)
 
 
-class _Reader:
-    """Typed access to one YAML section that collects problems instead of raising."""
-
-    def __init__(self, section: str, raw: Any, problems: list[str]) -> None:
-        self.section = section
-        self.problems = problems
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, Mapping):
-            problems.append(f"{section}: must be a mapping, got {type(raw).__name__}")
-            raw = {}
-        self.raw: Mapping[str, Any] = raw
-
-    def _get(self, key: str, default: Any, kind: type | tuple[type, ...], convert: Callable[[Any], Any]) -> Any:
-        if key not in self.raw or self.raw[key] is None:
-            return default
-        value = self.raw[key]
-        if isinstance(value, bool) and kind is not bool:
-            self.problems.append(f"{self.section}.{key}: expected {_kind_name(kind)}, got a boolean")
-            return default
-        if not isinstance(value, kind):
-            self.problems.append(f"{self.section}.{key}: expected {_kind_name(kind)}, got {value!r}")
-            return default
-        try:
-            return convert(value)
-        except (TypeError, ValueError):
-            self.problems.append(f"{self.section}.{key}: expected {_kind_name(kind)}, got {value!r}")
-            return default
-
-    def text(self, key: str, default: str) -> str:
-        """A string value."""
-        return str(self._get(key, default, (str, int, float), str))
-
-    def number(self, key: str, default: float, minimum: float = 0.0, positive: bool = False) -> float:
-        """A number value with a lower bound."""
-        value = float(self._get(key, default, (int, float), float))
-        if value < minimum or (positive and value <= 0):
-            self.problems.append(f"{self.section}.{key}: must be {'> ' if positive else '>= '}{minimum}, got {value}")
-            return default
-        return value
-
-    def integer(self, key: str, default: int, minimum: int, maximum: int) -> int:
-        """An integer value within bounds."""
-        value = self._get(key, default, (int, str), _strict_int)
-        if not minimum <= value <= maximum:
-            self.problems.append(f"{self.section}.{key}: must be between {minimum} and {maximum}, got {value}")
-            return default
-        return int(value)
-
-    def flag(self, key: str, default: bool) -> bool:
-        """A boolean value."""
-        value = self.raw.get(key, default)
-        if not isinstance(value, bool):
-            self.problems.append(f"{self.section}.{key}: expected true or false, got {value!r}")
-            return default
-        return value
-
-
-def _strict_int(value: Any) -> int:
-    if isinstance(value, float) and not value.is_integer():
-        raise ValueError(value)
-    return int(value)
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
+# Sections of mapper-framework (and its mapper-generator predecessor) configs that jetson-mapper does not use.
+FRAMEWORK_UNUSED_SECTIONS = frozenset({"dev_init"})
 
 
 def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConfig:
     """Validate a parsed YAML document; raise ConfigError listing every problem."""
     problems: list[str] = []
+    warnings: list[str] = []
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
         raise ConfigError([f"the file must hold a mapping of sections, got {type(raw).__name__}"])
-    problems.extend(
-        f"{key}: unknown section (known: {', '.join(sorted(KNOWN_SECTIONS))})"
-        for key in raw if key not in KNOWN_SECTIONS
-    )
-    grpc = _Reader("grpc_server", raw.get("grpc_server"), problems)
-    common_r = _Reader("common", raw.get("common"), problems)
+    for key, message in unknown_keys(raw, KNOWN_SECTIONS | FRAMEWORK_UNUSED_SECTIONS, "section"):
+        problems.append(f"{key}: {message}")
+    warnings.extend(f"{key}: a mapper-framework section jetson-mapper does not use; ignored"
+                    for key in raw if key in FRAMEWORK_UNUSED_SECTIONS)
+    grpc = Section("grpc_server", raw.get("grpc_server"), problems)
+    common_r = Section("common", raw.get("common"), problems, warnings, lenient=True)
     common = CommonConfig(
         name=common_r.text("name", CommonConfig.name),
         version=common_r.text("version", CommonConfig.version),
@@ -196,7 +137,8 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
         protocol=common_r.text("protocol", CommonConfig.protocol),
         address=common_r.text("address", CommonConfig.address),
         edgecore_sock=common_r.text("edgecore_sock", CommonConfig.edgecore_sock),
-        http_port=common_r.integer("http_port", DEFAULT_HTTP_PORT, 0, 65535),
+        # a string in mapper-framework's config ("7777"), so quotes are fine here
+        http_port=common_r.integer("http_port", DEFAULT_HTTP_PORT, 0, 65535, quoted=True),
     )
     if not common.protocol:
         problems.append("common.protocol: must not be empty (Devices name it in spec.protocol.protocolName)")
@@ -206,33 +148,36 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
             problems.append(f"{what}: must be an absolute path, got {path!r}")
         elif len(path.encode()) > 107:
             problems.append(f"{what}: unix socket paths are limited to 107 bytes, got {len(path.encode())}")
-    source_r = _Reader("source", raw.get("source"), problems)
+    source_r = Section("source", raw.get("source"), problems)
     source = SourceConfig(
         jtop_socket=source_r.text("jtop_socket", DEFAULT_JTOP_SOCKET),
-        interval=source_r.number("interval", 1.0, minimum=0.1),
+        interval=source_r.number("interval", 1.0, minimum=0.1, maximum=MAX_SECONDS),
     )
-    http_r = _Reader("http", raw.get("http"), problems)
+    http_r = Section("http", raw.get("http"), problems)
     http = HttpConfig(
-        address=http_r.text("address", HttpConfig.address),
+        address=_listen_address(http_r),
         rest_write_enabled=http_r.flag("rest_write_enabled", False),
         rest_write_token_file=http_r.text("rest_write_token_file", HttpConfig.rest_write_token_file),
+        web_config_file=_web_config_file(http_r, base_dir),
     )
-    dmi_r = _Reader("dmi", raw.get("dmi"), problems)
+    if http.rest_write_enabled and (token_problem := _token_file_problem(http.rest_write_token_file)):
+        http_r.problem("rest_write_token_file", f"REST writes are on but {http.rest_write_token_file} {token_problem}")
+    dmi_r = Section("dmi", raw.get("dmi"), problems)
     dmi = DmiConfig(
         max_request_rate=dmi_r.number("max_request_rate", 0.5, positive=True),
         burst=dmi_r.integer("burst", 5, 1, 100),
-        call_deadline=dmi_r.number("call_deadline", 5.0, positive=True),
+        call_deadline=dmi_r.number("call_deadline", 5.0, positive=True, maximum=MAX_SECONDS),
     )
     if dmi.max_request_rate > 0.9:
         problems.append(
             f"dmi.max_request_rate: EdgeCore limits all DMI calls to 1 request/s; {dmi.max_request_rate} leaves "
             "no room for other mappers (use at most 0.9)"
         )
-    control_r = _Reader("control", raw.get("control"), problems)
+    control_r = Section("control", raw.get("control"), problems)
     control = ControlConfig(
         allow_reboot=control_r.flag("allow_reboot", False),
         reapply_on_drift=control_r.flag("reapply_on_drift", False),
-        confirm_timeout=control_r.number("confirm_timeout", 15.0, positive=True),
+        confirm_timeout=control_r.number("confirm_timeout", 15.0, positive=True, maximum=MAX_SECONDS),
         max_attempts=control_r.integer("max_attempts", 3, 1, 20),
     )
     mqtt_raw = raw.get("mqtt") or {}
@@ -247,6 +192,8 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
     datapanel, datapanel_problems = parse_panel_settings(raw.get("datapanel"), env)
     problems.extend(datapanel_problems)
     standalone_files = _standalone_files(raw.get("standalone"), base_dir, problems)
+    for section in (grpc, common_r, source_r, http_r, dmi_r, control_r):
+        section.finish()
     node_name = str(raw.get("node_name") or env.get("NODE_NAME") or socket.gethostname())
     log_level = str(raw.get("log_level", "INFO")).upper()
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -257,16 +204,54 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
     return MapperConfig(
         socket_path=socket_path, common=common, source=source, http=http, dmi=dmi, control=control,
         mqtt=mqtt, pods=pods, datapanel=datapanel, standalone_files=standalone_files, node_name=node_name,
-        log_level=log_level,
+        log_level=log_level, warnings=tuple(warnings),
     )
+
+
+def _web_config_file(http: Section, base_dir: Path) -> str:
+    """http.web_config_file, relative to the config's folder, loaded once to report its problems now."""
+    name = http.text("web_config_file", "")
+    if not name:
+        return ""
+    path = (base_dir / name).resolve()
+    try:
+        load_web_config(path)
+    except WebConfigError as exc:
+        for problem in exc.problems:
+            http.problem("web_config_file", problem)
+    return str(path)
+
+
+def _token_file_problem(path: str) -> str | None:
+    """Why the REST write token file cannot be used (it is read again at every write), or None."""
+    try:
+        token = Path(path).read_bytes()
+    except FileNotFoundError:
+        return "does not exist (mount the Secret there)"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    return "is empty" if not token.strip() else None
+
+
+def _listen_address(http: Section) -> str:
+    """http.address: an IPv4 or IPv6 address of this host (no names: they would be resolved at every start)."""
+    address = http.text("address", HttpConfig.address)
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        http.problem("address", f"must be an IP address to listen on (0.0.0.0, 127.0.0.1, ::), got {address!r}")
+        return HttpConfig.address
+    return address
 
 
 def _standalone_files(raw: Any, base_dir: Path, problems: list[str]) -> tuple[Path, ...]:
     """The Device/DeviceModel files of standalone mode, relative paths taken from the config's folder."""
     if raw is None:
         return ()
-    reader = _Reader("standalone", raw, problems)
-    files = reader.raw.get("files", [])
+    reader = Section("standalone", raw, problems)
+    files = reader.value("files")
+    reader.finish()
+    files = [] if files is None else files
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         problems.append("standalone.files: must be a list of paths to Device/DeviceModel YAML files")
         return ()
@@ -283,6 +268,9 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> MapperConfi
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"cannot read {path}: {exc.strerror or exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"cannot read {path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                           f"{exc.start}); the config is a YAML file"]) from exc
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

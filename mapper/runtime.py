@@ -147,11 +147,9 @@ class Runtime:
             return None
 
     def on_availability(self, available: bool, reason: str) -> None:
-        """The jtop service came or went."""
+        """The jtop service came or went (the source logs it)."""
         self.health.source_up = available
         self.health.source_reason = reason
-        quiet = available or self._stop.is_set()  # going down on shutdown is not an error
-        (log.info if quiet else log.error)("jtop source %s: %s", "up" if available else "down", reason)
         self._wake.set()  # device states changed
 
     @property

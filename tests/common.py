@@ -1,7 +1,8 @@
-"""Small helpers every test module shares: short temp dirs, free ports, polling."""
+"""Small helpers every test module shares: short temp dirs, free ports, polling, the shared data folder."""
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import socket
@@ -13,7 +14,34 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 DEFAULT_TIMEOUT = 30.0
+REPO = Path(__file__).resolve().parents[1]
+# The team's shared data (upstream CRDs and examples): ../shared beside the clone, or this variable.
+SHARED_ENV = "JETSON_MAPPER_SHARED"
+
+
+def shared_root() -> Path:
+    """Where the shared data folder is expected: $JETSON_MAPPER_SHARED, else ../shared beside the clone."""
+    configured = os.environ.get(SHARED_ENV)
+    return Path(configured) if configured else REPO.parent / "shared"
+
+
+def shared_missing(*parts: str) -> str | None:
+    """Why a folder of the shared data is unavailable (the skip reason), or None when it is there."""
+    if shared_root().joinpath(*parts).is_dir():
+        return None
+    return (f"needs the shared data folder {shared_root()} with {'/'.join(parts)} "
+            f"(../shared beside the clone, or set {SHARED_ENV})")
+
+
+def shared_dir(*parts: str) -> Path:
+    """A folder of the shared data; skips the calling test with one clear reason when it is absent."""
+    reason = shared_missing(*parts)
+    if reason is not None:
+        pytest.skip(reason)
+    return shared_root().joinpath(*parts)
 
 
 def new_short_dir() -> str:

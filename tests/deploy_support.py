@@ -12,19 +12,9 @@ from typing import Any
 
 import pytest
 import yaml
+from common import shared_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def shared_dir() -> Path:
-    """The team's shared/ folder: beside the clone (CI) or named by JETSON_MAPPER_SHARED."""
-    candidates = [REPO_ROOT.parent / "shared"]
-    if env := os.environ.get("JETSON_MAPPER_SHARED"):
-        candidates.insert(0, Path(env))
-    for candidate in candidates:
-        if (candidate / "kubeedge-crds").is_dir():
-            return candidate
-    raise FileNotFoundError(f"shared/ with kubeedge-crds not found in {[str(c) for c in candidates]}")
 
 
 def load_documents(path: Path) -> list[dict[str, Any]]:
@@ -51,7 +41,7 @@ def strict(schema: Any) -> Any:
 
 def crd_schema(kubeedge_version: str, crd_file: str, api_version: str = "v1beta1") -> dict[str, Any]:
     """The strict openAPIV3Schema of one served version of an upstream KubeEdge CRD."""
-    (crd,) = load_documents(shared_dir() / "kubeedge-crds" / kubeedge_version / crd_file)
+    (crd,) = load_documents(shared_dir("kubeedge-crds") / kubeedge_version / crd_file)
     for version in crd["spec"]["versions"]:
         if version["name"] == api_version:
             schema: dict[str, Any] = strict(version["schema"]["openAPIV3Schema"])

@@ -384,9 +384,9 @@ def test_rest_device_methods_listing_and_guarded_writes(rig: Rig, workdir: str) 
     assert opened.get(write, {"Authorization": "Bearer wrong"})[0] == 401
     bearer = {"Authorization": "Bearer s3cret"}
     status, body = opened.get(f"/api/v1/devicemethod/{NS}/{NAME}/reboot/fan_profile/cool", bearer)
-    assert status == 500 and "deviceMethod name reboot does not exist in device instance" in body
+    assert status == 404 and "deviceMethod name reboot does not exist in device instance" in body
     status, body = opened.get(f"/api/v1/devicemethod/{NS}/{NAME}/setFan/nvpmodel/15W", bearer)
-    assert status == 500 and "deviceProperty nvpmodel to be written is not in the list defined by devicemethod" in body
+    assert status == 404 and "deviceProperty nvpmodel to be written is not in the list defined by devicemethod" in body
     status, body = opened.get(f"/api/v1/devicemethod/{NS}/{NAME}/setFan/fan_profile/turbo", bearer)
     assert status == 500 and "unknown fan profile 'turbo'" in body
     assert setter_lines(rig.emulator) == []

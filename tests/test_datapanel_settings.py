@@ -46,9 +46,11 @@ def test_credentials_come_from_the_environment_as_upstream_or_from_files_that_wi
 
 
 @pytest.mark.parametrize(("raw", "problem"), [
-    ({"queue_sise": 5}, "datapanel.queue_sise: is not a known key"),
+    ({"queue_sise": 5}, "datapanel.queue_sise: unknown key; did you mean 'queue_size'?"),
     ({"http": {"body": "xml"}}, "datapanel.http.body: must be one of form, json, got 'xml'"),
-    ({"http": {"token_file": "/x"}}, "datapanel.http.token_file: is not a known key"),
+    ({"http": {"token_file": "/x"}}, "datapanel.http.token_file: unknown key"),
+    ({"timeout": float("inf")}, "datapanel.timeout: must be a number > 0, got inf"),
+    ({"backoff_max": float("nan")}, "datapanel.backoff_max: must be a number > 0, got nan"),
     ({"queue_size": 0}, "datapanel.queue_size: must be an integer >= 1, got 0"),
     ({"redis": {"queue_size": 2.5}}, "datapanel.redis.queue_size: must be an integer >= 1"),
     ({"backoff_initial": 5, "backoff_max": 1}, "datapanel.backoff_max: (1) must not be smaller"),

@@ -49,7 +49,8 @@ def rendered() -> dict[str, list[dict[str, Any]]]:
 
 def test_every_overlay_is_there() -> None:
     names = {str(d.relative_to(DEPLOY)) for d in KUSTOMIZE_DIRS}
-    assert names == {"base", "overlays/kubeedge", "overlays/kubesphere", "overlays/kubesphere/cluster-fixes"}
+    assert names == {"base", "overlays/kubeedge", "overlays/kubesphere", "overlays/kubesphere/cluster-fixes",
+                     "overlays/web-config"}
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
@@ -78,7 +79,7 @@ def config_of(objects: list[dict[str, Any]]) -> dict[str, Any]:
 
 def test_configmap_holds_a_config_the_mapper_accepts(rendered: dict[str, list[dict[str, Any]]]) -> None:
     raw = config_of(rendered["base"])
-    assert raw["grpc_server"]["socket_path"] == "/etc/kubeedge/jetson.sock"
+    assert raw["grpc_server"]["socket_path"] == "/run/jetson-mapper/jetson.sock"
     assert raw["common"] == {
         "name": "jetson-mapper",
         "version": raw["common"]["version"],
@@ -118,10 +119,12 @@ def test_daemonset_matches_the_config_and_the_edge(rendered: dict[str, list[dict
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http-metrics"}
     mounts = {m["name"]: m for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
-    # Each socket the config names is reachable through a mount of the same host path.
-    for path in (config["grpc_server"]["socket_path"], config["common"]["edgecore_sock"]):
-        assert Path(mounts["kubeedge-sockets"]["mountPath"]) == Path(path).parent
-    assert volumes["kubeedge-sockets"]["hostPath"] == {"path": "/etc/kubeedge", "type": "DirectoryOrCreate"}
+    # Each socket the config names is reachable through a mount of the same host path (tests/test_deploy_mounts.py
+    # checks which of them are read-only).
+    for name, path in (("mapper-socket", config["grpc_server"]["socket_path"]),
+                       ("kubeedge-dmi", config["common"]["edgecore_sock"])):
+        assert Path(mounts[name]["mountPath"]) == Path(path).parent
+        assert volumes[name]["hostPath"]["path"] == str(Path(path).parent)
     assert mounts["jtop-sock"]["mountPath"] == config["source"]["jtop_socket"] and mounts["jtop-sock"]["readOnly"]
     assert volumes["jtop-sock"]["hostPath"] == {"path": "/run/jtop.sock", "type": "Socket"}
     assert volumes["config"]["configMap"]["name"] == one(objects, "ConfigMap")["metadata"]["name"]

@@ -8,16 +8,17 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from common import shared_dir, shared_missing, shared_root
 from google.protobuf import wrappers_pb2
 
 from mapper.devices.model import DeviceRejected
 from mapper.dmi import convert
 from mapper.dmi.manifests import load_manifests
 
-# Unmodified upstream examples shared with the team (not vendored into the repo).
-EXAMPLES = Path("/work/shared/kubeedge-examples")
-UPSTREAM_FILES = sorted(EXAMPLES.glob("*/*.yaml"))
-needs_examples = pytest.mark.skipif(not UPSTREAM_FILES, reason=f"upstream examples not found in {EXAMPLES}")
+# Unmodified upstream examples in the shared data folder (not vendored into the repo).
+MISSING = shared_missing("kubeedge-examples")
+UPSTREAM_FILES = [] if MISSING else sorted(shared_root().joinpath("kubeedge-examples").glob("*/*.yaml"))
+needs_examples = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 
 JETSON = textwrap.dedent("""\
     apiVersion: devices.kubeedge.io/v1beta1
@@ -86,9 +87,10 @@ def write(directory: Path, name: str, text: str) -> Path:
 
 
 @needs_examples
-@pytest.mark.parametrize("path", UPSTREAM_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", UPSTREAM_FILES or [None], ids=lambda p: p.name if p else "none")
 def test_upstream_examples_convert(path: Path) -> None:
     """Every upstream example (other protocols too) loads and passes convert.py."""
+    assert UPSTREAM_FILES, "kubeedge-examples holds no */*.yaml"
     models, devices = load_manifests([path])
     assert len(models) + len(devices) == 1
     for model in models:
@@ -101,7 +103,7 @@ def test_upstream_examples_convert(path: Path) -> None:
 @needs_examples
 def test_upstream_numbers_become_float_values() -> None:
     """vled: numbers in configData arrive as FloatValue, strings as StringValue; huge cycles kept as given."""
-    (device,) = load_manifests([EXAMPLES / "kubeedge-examples" / "vled-instance.yaml"])[1]
+    (device,) = load_manifests([shared_dir("kubeedge-examples") / "kubeedge-examples" / "vled-instance.yaml"])[1]
     data = device.spec.protocol.configData.data
     assert data["baudRate"].Is(wrappers_pb2.FloatValue.DESCRIPTOR)
     assert data["serialPort"].Is(wrappers_pb2.StringValue.DESCRIPTOR)
@@ -116,7 +118,7 @@ def test_upstream_numbers_become_float_values() -> None:
 @needs_examples
 def test_counter_null_config_data() -> None:
     """counter-instance: `configData:` null gives an empty config."""
-    (device,) = load_manifests([EXAMPLES / "kubeedge-examples" / "counter-instance.yaml"])[1]
+    (device,) = load_manifests([shared_dir("kubeedge-examples") / "kubeedge-examples" / "counter-instance.yaml"])[1]
     assert convert.device_from_pb(device).protocol_config == {}
 
 

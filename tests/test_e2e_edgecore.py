@@ -288,7 +288,7 @@ def test_regular_file_at_socket_path_is_a_clear_error(workdir: str, emulator: Em
     Path(workdir, "jetson.sock").write_text("precious")
     process = Mapper(workdir, edgecore_config(workdir, emulator)).start(wait=False)
     assert process.process is not None
-    assert process.process.wait(timeout=30) == 1
+    assert process.process.wait(timeout=30) == 2
     assert "jetson.sock" in process.log() and "Traceback" not in process.log()
     assert Path(workdir, "jetson.sock").read_text() == "precious"
 

@@ -133,7 +133,7 @@ def test_setters_without_a_service_raise_unavailable() -> None:
     with short_dir() as folder, running_source(str(folder / "j.sock"), recorder) as source:
         wait_for(lambda: recorder.changes, "an availability report")
         assert recorder.changes[0][0] is False
-        assert "not active" in recorder.changes[0][1]
+        assert f"no socket at {folder / 'j.sock'}" in recorder.changes[0][1]
         assert not source.available
         with pytest.raises(SourceUnavailable):
             source.set_jetson_clocks(True)

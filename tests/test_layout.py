@@ -19,11 +19,13 @@ ROOMS: dict[str, set[str]] = {
     "devices": {"readings"},
     "control": {"devices", "config"},
     "dmi": {"devices"},
-    "sinks": {"devices", "readings", "control", "dmi", "config", "pods"},
-    "http": {"devices", "control", "sinks", "config"},
+    "sinks": {"devices", "readings", "control", "dmi", "config", "pods", "sections"},
+    "http": {"devices", "control", "sinks", "config", "sections"},
     "emulator": {"source"},
-    "pods": set(),
+    "pods": {"sections"},
     "dashboards": set(),
+    "sections": set(),
+    "demo": {"emulator", "config"},
 }
 
 # third-party package -> the modules allowed to import it
@@ -34,7 +36,9 @@ OWNERS: dict[str, set[str]] = {
     "grpc_tools": {"mapper.dmi.regenerate"},
     "google": {"mapper.dmi.convert", "mapper.dmi.manifests"},  # protobuf: DMI messages only
     "prometheus_client": {"mapper.sinks.prometheus.*"},  # the Prometheus output's own room, nothing else
-    "yaml": {"mapper.config", "mapper.dmi.manifests", "mapper.dashboards.catalogue", "mapper.dashboards.outputs"},
+    "yaml": {"mapper.config", "mapper.dmi.manifests", "mapper.dashboards.catalogue", "mapper.dashboards.outputs",
+             "mapper.demo.session", "mapper.http.webconfig"},
+    "bcrypt": {"mapper.http.webconfig"},
     "urllib3": {"mapper.sinks.push_http"},
     "opentelemetry": {"mapper.sinks.push_otel"},
     "influxdb_client": {"mapper.sinks.db_influxdb2"},

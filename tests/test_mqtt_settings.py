@@ -88,7 +88,7 @@ def test_tls_cert_needs_its_key(tmp_path: Path) -> None:
     cert.write_text("x")
     _, problems = parse_mqtt_settings({"tls": {"cert_file": str(cert), "colour": 1}}, {})
     assert problems == [
-        "mqtt.tls.colour: is not a known key (ca_file, cert_file, key_file, insecure).",
+        "mqtt.tls.colour: unknown key (known: ca_file, cert_file, insecure, key_file).",
         "mqtt.tls: cert_file and key_file must be given together.",
     ]
 
@@ -110,11 +110,13 @@ def test_tls_cert_needs_its_key(tmp_path: Path) -> None:
         ({"username": 42}, "mqtt.username:"),
         ({"client_id_prefix": ""}, "mqtt.client_id_prefix:"),
         ({"brokers": []}, "mqtt.brokers:"),
+        ({"usrname": "u"}, "mqtt.usrname: unknown key; did you mean 'username'?"),
+        ({"backoff_max": float("inf")}, "mqtt.backoff_max:"),
     ],
 )
 def test_bad_values_are_one_sentence_each_and_fall_back_to_defaults(raw: dict[str, Any], key: str) -> None:
     settings, problems = parse_mqtt_settings(raw, {})
-    assert len(problems) == 1 and problems[0].startswith(key) and problems[0].endswith(".")
+    assert len(problems) == 1 and problems[0].startswith(key) and problems[0][-1] in ".?"
     assert isinstance(settings, MqttSettings)
     assert settings.backoff_max >= settings.backoff_initial
 

@@ -281,7 +281,7 @@ def test_settings_defaults_problems_and_the_config_section() -> None:
                                              "top": 0, "topn": 5})
     assert settings == PodSettings()
     assert problems == [
-        "pods.topn: unknown key (known: enabled, proc_root, containers_dir, top)",
+        "pods.topn: unknown key; did you mean 'top'?",
         "pods.enabled: expected true or false, got 'yes'",
         "pods.proc_root: must be an absolute path, got 'proc'",
         "pods.containers_dir: must be an absolute path, got 3",

@@ -93,6 +93,8 @@ def stack() -> Iterator[Stack]:
         mapper = Mapper(workdir, standalone_config(workdir, emulator))
         stop.callback(mapper.stop)
         mapper.start()
+        # every test may be the module's first on its xdist worker: none may see a page without the board yet
+        wait_until(lambda: "\njetson_uptime_seconds{" in scrape(mapper.base), "the mapper's first sample", timeout=30)
         jetson = stop.enter_context(client(emulator.socket, interval=INTERVAL))
         recorder = stop.enter_context(SampleRecorder(jetson))
         prometheus = stop.enter_context(running_prometheus([f"127.0.0.1:{mapper.port}"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 # A configData value after decoding a google.protobuf.Any wrapper (or a YAML scalar).
 ConfigValue = str | bool | int | float
@@ -50,7 +51,11 @@ class DeviceModel:
 
     def property(self, name: str) -> ModelProperty | None:
         """The model property called `name`, if declared."""
-        return next((p for p in self.properties if p.name == name), None)
+        return self._by_name.get(name)
+
+    @cached_property
+    def _by_name(self) -> dict[str, ModelProperty]:
+        return {p.name: p for p in self.properties}
 
 
 @dataclass(frozen=True)
@@ -188,7 +193,11 @@ class Device:
 
     def property(self, name: str) -> DeviceProperty | None:
         """The device property called `name`, if listed."""
-        return next((p for p in self.properties if p.name == name), None)
+        return self._by_name.get(name)
+
+    @cached_property
+    def _by_name(self) -> dict[str, DeviceProperty]:
+        return {p.name: p for p in self.properties}
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,10 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from mapper.devices.catalogue import PropertyBinding, bind_property
+from mapper.devices.limits import join_problems, shown, twin_name_problem
 from mapper.devices.model import Device, DeviceModel, DeviceRejected
 from mapper.devices.values import validate_cycle_ms
 
@@ -41,7 +43,11 @@ class RunningDevice:
 
     def bound(self, name: str) -> BoundProperty | None:
         """The bound property called `name`, if the device lists it."""
-        return next((p for p in self.properties if p.name == name), None)
+        return self._by_name.get(name)
+
+    @cached_property
+    def _by_name(self) -> dict[str, BoundProperty]:
+        return {p.name: p for p in self.properties}
 
 
 DesiredValidator = Callable[[RunningDevice], list[str]]
@@ -59,13 +65,16 @@ def bind_device(device: Device, model: DeviceModel, protocol: str) -> RunningDev
     seen: set[str] = set()
     for prop in device.properties:
         if prop.name in seen:
-            problems.append(f"property {prop.name!r} is listed twice")
+            problems.append(f"property {shown(prop.name)} is listed twice")
             continue
         seen.add(prop.name)
+        if (name_problem := twin_name_problem(prop.name)) is not None:
+            problems.append(name_problem)
+            continue
         model_prop = model.property(prop.name)
         if model_prop is None and "reading" not in prop.visitor_config:
             problems.append(
-                f"property {prop.name!r} is not declared in DeviceModel {model.name!r}"
+                f"property {shown(prop.name)} is not declared in DeviceModel {model.name!r}"
             )
             continue
         try:
@@ -84,11 +93,11 @@ def bind_device(device: Device, model: DeviceModel, protocol: str) -> RunningDev
         ))
     for method in device.methods:
         problems.extend(
-            f"method {method.name!r} names property {name!r} that the device does not list"
+            f"method {shown(method.name)} names property {shown(name)} that the device does not list"
             for name in method.property_names if name not in seen
         )
     if problems:
-        raise DeviceRejected(f"device {device.namespace}/{device.name}: " + "; ".join(problems))
+        raise DeviceRejected(join_problems(f"device {device.namespace}/{device.name}", problems))
     return RunningDevice(device=device, model=model, properties=tuple(bound))
 
 
@@ -152,12 +161,13 @@ class DeviceRegistry:
                     f"{device.model_name} is unknown to the mapper (known models: {known})"
                 )
             running = bind_device(device, model, self._protocol)
+            where = f"device {device.namespace}/{device.name}"
             if self._check_outputs is not None and (problems := self._check_outputs(device)):
-                raise DeviceRejected(f"device {device.namespace}/{device.name}: " + "; ".join(problems))
+                raise DeviceRejected(join_problems(where, problems))
             if self._validate_desired is not None:
                 problems = self._validate_desired(running)
                 if problems and strict_desired:
-                    raise DeviceRejected(f"device {device.namespace}/{device.name}: " + "; ".join(problems))
+                    raise DeviceRejected(join_problems(where, problems))
                 for problem in problems:
                     log.error("device %s/%s: desired value not applied: %s", *device.key, problem)
             self._devices[device.key] = running

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from google.protobuf import any_pb2, wrappers_pb2
 from google.protobuf.message import DecodeError
 
+from mapper.devices.limits import MAX_METHODS, MAX_PROPERTIES, shown
 from mapper.devices.model import (
     PROPERTY_TYPES,
     READ_ONLY,
@@ -142,13 +143,18 @@ def model_from_pb(message: pb.DeviceModel) -> DeviceModel:
     if not message.name:
         raise DeviceRejected("deviceModel.name is empty")
     where = f"deviceModel {message.namespace}/{message.name}"
+    if len(message.spec.properties) > MAX_PROPERTIES:
+        raise DeviceRejected(f"{where}: {len(message.spec.properties)} properties; the mapper takes at most "
+                             f"{MAX_PROPERTIES} per model")
     properties: list[ModelProperty] = []
+    names: set[str] = set()
     for index, prop in enumerate(message.spec.properties):
         field = f"{where}: spec.properties[{index}]"
         if not prop.name:
             raise DeviceRejected(f"{field}.name is empty")
-        if any(p.name == prop.name for p in properties):
-            raise DeviceRejected(f"{field}.name {prop.name!r} is declared twice")
+        if prop.name in names:
+            raise DeviceRejected(f"{field}.name {shown(prop.name)} is declared twice")
+        names.add(prop.name)
         prop_type = (prop.type or "STRING").upper()
         if prop_type not in PROPERTY_TYPES:
             raise DeviceRejected(f"{field}.type {prop.type!r} is not one of {', '.join(PROPERTY_TYPES)}")
@@ -170,14 +176,20 @@ def device_from_pb(message: pb.Device) -> Device:
     spec = message.spec
     if not spec.deviceModelReference:
         raise DeviceRejected(f"{where}: spec.deviceModelReference is empty")
+    for count, what, limit in ((len(spec.properties), "properties", MAX_PROPERTIES),
+                               (len(spec.methods), "methods", MAX_METHODS)):
+        if count > limit:
+            raise DeviceRejected(f"{where}: {count} {what}; the mapper takes at most {limit} per device")
     protocol_config = decode_config(spec.protocol.configData.data, f"{where}: spec.protocol.configData")
     properties: list[DeviceProperty] = []
+    names: set[str] = set()
     for index, prop in enumerate(spec.properties):
         field = f"{where}: spec.properties[{index}]"
         if not prop.name:
             raise DeviceRejected(f"{field}.name is empty")
-        if any(p.name == prop.name for p in properties):
-            raise DeviceRejected(f"{field}.name {prop.name!r} is listed twice")
+        if prop.name in names:
+            raise DeviceRejected(f"{field}.name {shown(prop.name)} is listed twice")
+        names.add(prop.name)
         properties.append(_property_from_pb(prop, field))
     methods = tuple(
         DeviceMethod(name=m.name, description=m.description, property_names=tuple(m.propertyNames))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from mapper.devices.limits import TWIN_NAME_PATTERN
 from mapper.devices.model import Device, DeviceModel, TwinValue
 from mapper.dmi import convert
 from mapper.dmi.generated import api_pb2 as pb
@@ -20,7 +21,7 @@ from mapper.dmi.generated import api_pb2_grpc as pb_grpc
 log = logging.getLogger(__name__)
 
 # EdgeCore's checks (dttype.UnmarshalDeviceTwinUpdate): empty values pass, others must match.
-TWIN_KEY_PATTERN = re.compile(r"^[a-zA-Z0-9-_.,:/@#]{1,128}$")
+TWIN_KEY_PATTERN = TWIN_NAME_PATTERN  # Devices with other names are refused when they arrive (devices/limits.py)
 TWIN_VALUE_PATTERN = re.compile(r"^[a-zA-Z0-9-_.,:/@#]{1,512}$")
 DEVICE_STATES = ("online", "offline", "ok", "unknown", "unhealthy")
 SOCKET_POLL_SECONDS = 2.0
@@ -112,6 +113,7 @@ class EdgeCoreClient:
         self._thread: threading.Thread | None = None
         self._socket_seen: SocketIdentity | None = None
         self._states_supported = True
+        self._waiting = False  # the "waiting for EdgeCore" line was logged and the socket is still absent
 
     @property
     def registered(self) -> bool:
@@ -190,6 +192,11 @@ class EdgeCoreClient:
         self._observe(method, "OK")
         return True
 
+    def register_again(self) -> None:
+        """Send MapperRegister again soon (the mapper socket was bound anew)."""
+        log.info("registering with EdgeCore again: the mapper socket %s was bound anew", self._identity.address)
+        self._mark_unregistered()
+
     def _mark_unregistered(self) -> None:
         """Forget the registration and wake the background thread."""
         self._registered.clear()
@@ -222,8 +229,12 @@ class EdgeCoreClient:
         """One MapperRegister(withData=true) attempt; on success hand the devices to on_registered."""
         identity = _socket_identity(self._socket)
         if identity is None:
-            log.debug("EdgeCore socket %s absent; waiting", self._socket)
+            if not self._waiting:
+                log.info("waiting for EdgeCore's DMI socket %s; retrying every %g s to %g s", self._socket,
+                         self._backoff_initial, self._backoff_max)
+            self._waiting = True
             return False
+        self._waiting = False
         if not self._bucket.try_take():
             self._observe("MapperRegister", "SKIPPED_RATE_LIMIT")
             return False

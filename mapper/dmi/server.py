@@ -5,17 +5,22 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import threading
 from collections.abc import Callable, Sequence
 from concurrent import futures
-from pathlib import Path
 from typing import Protocol, TypeVar
 
 import grpc
 
+from mapper.devices.limits import MAX_MESSAGE_BYTES, capped
 from mapper.devices.model import Device, DeviceModel, DeviceRejected, TwinValue
+from mapper.devices.redact import redact
 from mapper.dmi import convert
 from mapper.dmi.generated import api_pb2 as pb
 from mapper.dmi.generated import api_pb2_grpc as pb_grpc
+from mapper.dmi.sockets import SocketIdentity, SocketWatch, prepare_socket_path, socket_identity
+
+__all__ = ["DeviceService", "MapperServer", "prepare_socket_path"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +78,7 @@ class _Servicer(pb_grpc.DeviceMapperServiceServicer):
             log.exception("DMI %s failed", method)
             code, details = grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}"
         if code is not grpc.StatusCode.OK:
+            details = capped(redact(details))
             log.warning("DMI %s answered %s: %s", method, code.name, details)
             context.set_code(code)
             context.set_details(details)
@@ -171,53 +177,68 @@ def _require_name(value: str, field: str) -> None:
         raise DeviceRejected(f"{field} is empty")
 
 
-def prepare_socket_path(socket_path: str) -> None:
-    """Create the socket's directory and remove a stale socket; refuse to remove anything else."""
-    path = Path(socket_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = path.lstat().st_mode
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(mode):
-        raise FileExistsError(f"{socket_path} exists and is not a unix socket; not removing it")
-    path.unlink()
-
-
 class MapperServer:
-    """gRPC DeviceMapperService bound to `unix:<socket_path>`."""
+    """gRPC DeviceMapperService bound to `unix:<socket_path>`; bound again when the socket file goes away."""
 
     def __init__(self, socket_path: str, service: DeviceService,
-                 on_call: CallObserver | None = None, max_workers: int = 4) -> None:
+                 on_call: CallObserver | None = None, max_workers: int = 4,
+                 on_rebound: Callable[[], None] | None = None) -> None:
         self.socket_path = os.path.abspath(socket_path)
         self._servicer = _Servicer(service, on_call)
         self._max_workers = max_workers
         self._server: grpc.Server | None = None
+        self._lock = threading.Lock()
+        self._watch = SocketWatch(self.socket_path, self._bind_again, on_rebound or (lambda: None))
+
+    @property
+    def problem(self) -> str | None:
+        """Why the socket is not there right now (deleted, blocked by another file), or None."""
+        if self._server is None:
+            return "not listening"
+        return self._watch.problem
 
     def start(self) -> None:
-        """Prepare the socket path, bind and serve in gRPC's threads."""
-        if self._server is not None:
-            return
+        """Prepare the socket path, bind and serve in gRPC's threads, then watch the socket file."""
+        with self._lock:
+            if self._server is not None:
+                return
+            self._server = self._bind()
+        self._watch.start(socket_identity(self.socket_path))
+        log.info("DMI server listening on unix:%s", self.socket_path)
+
+    def _bind(self) -> grpc.Server:
         prepare_socket_path(self.socket_path)
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=self._max_workers,
-                                                        thread_name_prefix="dmi-server"))
+                                                        thread_name_prefix="dmi-server"),
+                             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
         pb_grpc.add_DeviceMapperServiceServicer_to_server(self._servicer, server)  # type: ignore[no-untyped-call]
         try:
             server.add_insecure_port(f"unix:{self.socket_path}")
         except RuntimeError as exc:
             raise OSError(f"cannot bind DMI socket {self.socket_path}: {exc}") from exc
         server.start()
-        self._server = server
-        log.info("DMI server listening on unix:%s", self.socket_path)
+        return server
+
+    def _bind_again(self) -> SocketIdentity | None:
+        """The old listener is unreachable: drop it and bind a new one (OSError: try again later)."""
+        with self._lock:
+            old, self._server = self._server, None
+            if old is not None:
+                old.stop(0).wait()
+            self._server = self._bind()
+            return socket_identity(self.socket_path)
 
     def stop(self, grace: float = 1.0) -> None:
-        """Stop serving (letting calls finish for `grace` seconds) and remove the socket file."""
-        server, self._server = self._server, None
+        """Stop watching and serving (letting calls finish for `grace` seconds); remove the socket file if ours."""
+        self._watch.stop()
+        with self._lock:
+            server, self._server = self._server, None
         if server is None:
             return
+        ours = self._watch.identity is not None and socket_identity(self.socket_path) == self._watch.identity
         server.stop(grace).wait()
         try:
-            if stat.S_ISSOCK(os.lstat(self.socket_path).st_mode):
+            if ours and stat.S_ISSOCK(os.lstat(self.socket_path).st_mode):
                 os.unlink(self.socket_path)
         except FileNotFoundError:
             pass

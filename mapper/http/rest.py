@@ -1,6 +1,7 @@
 """The mapper-framework REST API: ping, device reads, the device model, device methods and guarded writes.
 
-Response shapes and error texts follow the Go framework (plain-text errors, JSON BaseResponse answers).
+Response shapes and error texts follow the Go framework (plain-text errors, JSON BaseResponse answers); unlike it,
+a device, property or method that does not exist is answered 404 instead of 500.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from mapper.devices.values import Value, format_twin
 
 API = "/api/v1"
 SEGMENT = r"([^/]+)"
+# mapper-framework answers every REST error with 500; objects that do not exist get 404 here, same plain-text body.
+NOT_FOUND = 404
 
 
 class Reply(Protocol):
@@ -82,7 +85,7 @@ class RestApi:
         prop = running.bound(prop_name) if running else None
         if running is None or prop is None:
             missing = f"not found device {namespace}/{name}" if running is None else f"not found property {prop_name}"
-            reply.text(500, f"Get device data error: {missing}\n")
+            reply.text(NOT_FOUND, f"Get device data error: {missing}\n")
             return
         value = self.runtime.value(prop)
         if value is None:
@@ -99,7 +102,7 @@ class RestApi:
         namespace, name = parts
         running = self.runtime.registry.device(namespace, name)
         if running is None:
-            reply.text(500, f"Get device error: not found device {namespace}/{name}\n")
+            reply.text(NOT_FOUND, f"Get device error: not found device {namespace}/{name}\n")
             return
         model = running.model
         properties = [{k: v for k, v in {
@@ -114,7 +117,7 @@ class RestApi:
         namespace, name = parts
         running = self.runtime.registry.device(namespace, name)
         if running is None:
-            reply.text(500, f"Get device method error: not found device {namespace}/{name}\n")
+            reply.text(NOT_FOUND, f"Get device method error: not found device {namespace}/{name}\n")
             return
         methods = []
         for method in running.device.methods:
@@ -135,35 +138,42 @@ class RestApi:
             return
         error = self.write(namespace, name, method_name, prop_name, data)
         if error:
-            reply.text(500, f"Write device data error: {error}\n")
+            reply.text(error[0], f"Write device data error: {error[1]}\n")
             return
         reply.json({**_base(200), "Message": f"Write data {data} to device {namespace}/{name} successfully."})
 
     def write_refusal(self, authorization: str) -> tuple[int, str] | None:
-        """Why a REST write is not allowed, or None."""
+        """Why a REST write is not allowed, or None.
+
+        Tokens are compared as bytes: the header as it arrived (HTTP headers are read as Latin-1, so this gives the
+        client's bytes back) against the token file's UTF-8 bytes, so any non-ASCII token is simply wrong or right.
+        """
         if not self.settings.rest_write_enabled:
             return 403, "REST writes are disabled; set http.rest_write_enabled: true and mount a token file"
         try:
-            token = Path(self.settings.rest_write_token_file).read_text(encoding="utf-8").strip()
+            token = Path(self.settings.rest_write_token_file).read_bytes().strip()
         except OSError:
             return 403, f"REST writes need a token file at {self.settings.rest_write_token_file}"
-        given = authorization.removeprefix("Bearer ").strip()
-        if not token or not authorization.startswith("Bearer ") or not hmac.compare_digest(given, token):
+        if not token or not authorization.startswith("Bearer "):
+            return 401, "missing or wrong bearer token"
+        given = authorization.removeprefix("Bearer ").strip().encode("latin-1", errors="replace")
+        if not hmac.compare_digest(given, token):
             return 401, "missing or wrong bearer token"
         return None
 
-    def write(self, namespace: str, name: str, method_name: str, prop_name: str, data: str) -> str | None:
-        """Validate a write like the Go framework, then hand it to the controller; return an error or None."""
+    def write(self, namespace: str, name: str, method_name: str, prop_name: str,
+              data: str) -> tuple[int, str] | None:
+        """Validate a write like the Go framework, then hand it to the controller; (status, error) or None."""
         running = self.runtime.registry.device(namespace, name)
         if running is None:
-            return f"not found device {namespace}/{name}"
+            return NOT_FOUND, f"not found device {namespace}/{name}"
         method = next((m for m in running.device.methods if m.name == method_name), None)
         if method is None:
-            return f"deviceMethod name {method_name} does not exist in device instance"
+            return NOT_FOUND, f"deviceMethod name {method_name} does not exist in device instance"
         if prop_name not in method.property_names:
-            return f"deviceProperty {prop_name} to be written is not in the list defined by devicemethod"
+            return NOT_FOUND, f"deviceProperty {prop_name} to be written is not in the list defined by devicemethod"
         try:
             self.runtime.controller.write(running, prop_name, data)
         except ValueError as exc:
-            return str(exc)
+            return 500, str(exc)
         return None

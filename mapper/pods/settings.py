@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mapper.sections.reader import unknown_keys
+
 # Every key of the section, in one place (config validation rejects anything else).
 POD_KEYS = ("enabled", "proc_root", "containers_dir", "top")
 TOP_MAX = 500
@@ -27,7 +29,7 @@ def parse_pod_settings(raw: Any) -> tuple[PodSettings, list[str]]:
         return PodSettings(), []
     if not isinstance(raw, Mapping):
         return PodSettings(), [f"pods: must be a mapping, got {type(raw).__name__}"]
-    problems = [f"pods.{key}: unknown key (known: {', '.join(POD_KEYS)})" for key in raw if key not in POD_KEYS]
+    problems = [f"pods.{key}: {message}" for key, message in unknown_keys(raw, POD_KEYS)]
     defaults = PodSettings()
     enabled = raw.get("enabled", defaults.enabled)
     if not isinstance(enabled, bool):

@@ -7,10 +7,12 @@ have different passwords. They are read once at start and never shown in a log l
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mapper.sections.reader import unknown_keys
 from mapper.sinks.queue import QueueSettings
 
 TOKEN_ENV = "TOKEN"
@@ -57,8 +59,8 @@ class _Reader:
             problems.append(f"{path}: must be a mapping, got {type(raw).__name__}.")
             raw = {}
         self.raw: Mapping[str, Any] = raw
-        for unknown in sorted(str(k) for k in set(raw) - keys):
-            problems.append(f"{path}.{unknown}: is not a known key (known: {', '.join(sorted(keys))}).")
+        for key, message in unknown_keys(raw, keys):
+            problems.append(f"{path}.{key}: {message}" + ("" if message.endswith("?") else "."))
 
     def number(self, key: str, default: float, integer: bool = False, minimum: float = 0.0) -> Any:
         """A number >= minimum (an integer when asked), else the default with a problem."""
@@ -66,7 +68,7 @@ class _Reader:
         if value is None:
             return default
         kinds = (int,) if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum or (
+        if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) or value < minimum or (
                 not integer and value <= 0):
             rule = f"an integer >= {minimum:g}" if integer else "a number > 0"
             self.problems.append(f"{self.path}.{key}: must be {rule}, got {value!r}.")

@@ -6,6 +6,7 @@ This is the only module of the project that imports `jtop`.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -177,23 +178,43 @@ class JtopSource:
         except (EOFError, OSError) as error:
             raise SourceUnavailable(describe_failure(error)) from error
 
-    def _announce(self, available: bool, reason: str) -> None:
+    def _announce(self, available: bool, reason: str, waiting: bool = False) -> None:
+        """Tell the runtime, and log once per change: up, stopped and waiting at INFO, a lost service at ERROR."""
         if self._state == (available, reason):
             return
         self._state = (available, reason)
-        (logger.info if available or self._stop.is_set() else logger.error)("%s", reason)
+        retry = f"retrying every {self._backoff_initial:g} s to {self._backoff_max:g} s"
+        if available:
+            logger.info("jtop source up: %s", reason)
+        elif self._stop.is_set():
+            logger.info("jtop source stopped")
+        elif waiting:
+            where = "" if self._socket_path in reason else f" at {self._socket_path}"
+            logger.info("waiting for jtop.service%s: %s; %s", where, reason, retry)
+        else:
+            logger.error("jtop source down: %s; %s", reason, retry)
         try:
             self._on_availability(available, reason)
         except Exception:
             logger.exception("on_availability callback failed")
 
+    def _absent(self) -> str | None:
+        """Why nothing serves the socket path yet (no file there), or None when there is a file to try."""
+        if os.path.exists(self._socket_path):
+            return None
+        return f"no socket at {self._socket_path} (jtop.service not running, or its socket not mounted here)"
+
     def _run(self) -> None:
         delay = self._backoff_initial
         while not self._stop.is_set():
+            absent = self._absent()
             try:
+                if absent is not None:
+                    raise SourceUnavailable(absent)
                 client = connect(self._socket_path, self._interval)
             except Exception as error:  # the client raises many types; all mean "not now"
-                self._announce(False, describe_failure(error))
+                reason = absent or describe_failure(error)
+                self._announce(False, reason, waiting=absent is not None or "not active" in reason)
                 self._stop.wait(delay)
                 delay = min(delay * 2, self._backoff_max)
                 continue

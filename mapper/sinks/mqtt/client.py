@@ -25,6 +25,7 @@ from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessageI
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from mapper.devices.redact import redact
 from mapper.sinks.mqtt.delivery import INFLIGHT_WINDOW, BrokerStats, DeliveryBook, Outgoing
 from mapper.sinks.mqtt.format import canonical_address, normalise_address, topic_problem
 from mapper.sinks.mqtt.settings import MqttSettings
@@ -219,20 +220,24 @@ class MqttPublisher:
             return self._links[canonical]
 
     def _count_broken(self, address: str, message: str) -> None:
-        """Count a dropped message for an address that cannot be used; log the first time."""
+        """Count a dropped message for an address that cannot be used; log the first time.
+
+        Counted under the address as written with its credentials masked: it becomes the `broker` label.
+        """
+        shown, message = redact(address), redact(message)
         with self._lock:
             before = self._broken.get(address)
             if before is None:
-                LOG.error("MQTT broker %r cannot be used, its messages are dropped: %s", address, message)
+                LOG.error("MQTT broker %r cannot be used, its messages are dropped: %s", shown, message)
                 before = BrokerStats(False, 0, 0, 0, 0, message, self._clock())
             self._broken[address] = replace(before, dropped=before.dropped + 1, errors=before.errors + 1)
 
     def broker_stats(self) -> dict[str, BrokerStats]:
         """Counters per broker, keyed by canonical address (tcp://host:port, ssl://host:port) or, for an
-        unusable address, as written."""
+        unusable address, as written with credentials masked (tcp://***@host:1883)."""
         with self._lock:
             links = list(self._links.values())
-            result = dict(self._broken)
+            result = {redact(address): stats for address, stats in self._broken.items()}
         result.update({link.address: link.stats() for link in links})
         return result
 

@@ -6,6 +6,8 @@ import json
 import math
 from collections.abc import Mapping
 
+from mapper.devices.redact import redact
+
 PropertyValue = str | int | float | bool
 
 _PLAIN_SCHEMES = frozenset({"tcp", "mqtt"})
@@ -14,23 +16,23 @@ PLAIN_PORT = 1883
 TLS_PORT = 8883
 
 
-def _split_host_port(rest: str, address: str) -> tuple[str, int | None]:
-    """Host and optional port of `host`, `host:port`, `[v6]` or `[v6]:port`."""
+def _split_host_port(rest: str, shown: str) -> tuple[str, int | None]:
+    """Host and optional port of `host`, `host:port`, `[v6]` or `[v6]:port`; `shown` is the address for errors."""
     if rest.startswith("["):
         host, bracket, tail = rest[1:].partition("]")
         if not bracket or (tail and not tail.startswith(":")):
-            raise ValueError(f"MQTT address {address!r}: malformed IPv6 literal")
+            raise ValueError(f"MQTT address {shown!r}: malformed IPv6 literal")
         port_text = tail[1:] if tail else None
     elif rest.count(":") == 1:
         host, _, port_text = rest.partition(":")
     else:
         host, port_text = rest, None
     if not host:
-        raise ValueError(f"MQTT address {address!r} has no host")
+        raise ValueError(f"MQTT address {shown!r} has no host")
     if port_text is None:
         return host, None
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"MQTT address {address!r}: port {port_text!r} is not a number from 1 to 65535")
+        raise ValueError(f"MQTT address {shown!r}: port {port_text!r} is not a number from 1 to 65535")
     return host, int(port_text)
 
 
@@ -38,21 +40,22 @@ def normalise_address(address: str) -> tuple[str, int, bool]:
     """(host, port, tls) of a broker address such as tcp://h:1883, mqtt://h, ssl://h:8883, h:1883 or h.
 
     The scheme decides TLS (tcp/mqtt plain; ssl/tls/mqtts TLS); without a scheme, port 8883 means TLS.
-    Raises ValueError with a readable message for anything else.
+    Raises ValueError with a readable message for anything else (credentials in it shown as ***).
     """
     if not isinstance(address, str) or not address.strip():
         raise ValueError("MQTT address is empty")
+    shown = redact(address)
     text = address.strip()
     scheme, separator, rest = text.partition("://")
     if not separator:
         scheme, rest = "", text
     scheme = scheme.lower()
     if scheme and scheme not in _PLAIN_SCHEMES | _TLS_SCHEMES:
-        raise ValueError(f"MQTT address {address!r}: scheme {scheme!r} is not one of tcp, mqtt, ssl, tls, mqtts")
+        raise ValueError(f"MQTT address {shown!r}: scheme {scheme!r} is not one of tcp, mqtt, ssl, tls, mqtts")
     rest = rest.rstrip("/")
     if "/" in rest or "@" in rest or "?" in rest:
-        raise ValueError(f"MQTT address {address!r} must be scheme://host:port (credentials go in the mqtt config)")
-    host, port = _split_host_port(rest, address)
+        raise ValueError(f"MQTT address {shown!r} must be scheme://host:port (credentials go in the mqtt config)")
+    host, port = _split_host_port(rest, shown)
     tls = scheme in _TLS_SCHEMES if scheme else port == TLS_PORT
     return host, port if port is not None else (TLS_PORT if tls else PLAIN_PORT), tls
 

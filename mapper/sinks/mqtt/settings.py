@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mapper.sections.reader import unknown_keys
+
 USERNAME_ENV = "JETSON_MAPPER_MQTT_USERNAME"
 PASSWORD_ENV = "JETSON_MAPPER_MQTT_PASSWORD"
+MAX_BACKOFF = 3600.0
 
 _KNOWN_KEYS = frozenset(
     {
@@ -114,8 +118,8 @@ def _tls(raw: object, problems: _Problems) -> TlsSettings | None:
     if not isinstance(raw, Mapping):
         problems.add("tls", "must be a mapping with ca_file, cert_file, key_file, insecure.")
         return None
-    for unknown in sorted(set(raw) - _TLS_KEYS):
-        problems.add(f"tls.{unknown}", "is not a known key (ca_file, cert_file, key_file, insecure).")
+    for key, message in unknown_keys(raw, _TLS_KEYS):
+        problems.add(f"tls.{key}", _sentence(message))
     files: dict[str, str | None] = {}
     for key in ("ca_file", "cert_file", "key_file"):
         path = raw.get(key)
@@ -164,7 +168,12 @@ def _is_non_negative_int(value: Any) -> bool:
 
 
 def _is_positive_number(value: Any) -> bool:
-    return isinstance(value, int | float) and value > 0
+    return isinstance(value, int | float) and math.isfinite(value) and 0 < value <= MAX_BACKOFF
+
+
+def _sentence(message: str) -> str:
+    """This section's problems end with a full stop."""
+    return message if message.endswith("?") else f"{message}."
 
 
 def _template(
@@ -195,8 +204,8 @@ def parse_mqtt_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> tuple
     if not isinstance(raw, Mapping):
         problems.items.append("mqtt: must be a mapping.")
         raw = {}
-    for unknown in sorted(set(raw) - _KNOWN_KEYS):
-        problems.add(str(unknown), "is not a known key.")
+    for key, message in unknown_keys(raw, _KNOWN_KEYS):
+        problems.add(key, _sentence(message))
     defaults = MqttSettings()
     username = _credential("username", raw, env, USERNAME_ENV, problems)
     password = _credential("password", raw, env, PASSWORD_ENV, problems)
@@ -221,7 +230,7 @@ def parse_mqtt_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> tuple
         "backoff_initial",
         defaults.backoff_initial,
         _is_positive_number,
-        "must be a positive number (s)",
+        f"must be a positive number of seconds up to {MAX_BACKOFF:g}",
         problems,
     )
     backoff_max = _typed(
@@ -229,7 +238,7 @@ def parse_mqtt_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> tuple
         "backoff_max",
         defaults.backoff_max,
         _is_positive_number,
-        "must be a positive number (s)",
+        f"must be a positive number of seconds up to {MAX_BACKOFF:g}",
         problems,
     )
     if backoff_max < backoff_initial:

@@ -1,0 +1,1 @@
+"""Reading config sections: typed values by one rule, every problem collected, misspelt keys caught."""
