@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from fake_edgecore import FakeEdgeCore
 from mapper_process import Emulator, Mapper, wait_until
@@ -51,11 +52,38 @@ def test_waiting_for_jtop_and_edgecore_is_said_once_and_their_arrival_too(workdi
 
 def test_the_emulator_command_says_what_it_serves(workdir: str) -> None:
     socket_path = os.path.join(workdir, "jtop.sock")
-    process = subprocess.Popen([sys.executable, "-m", "mapper", "emulate", "--profile", "nano-jp4",
-                                "--socket", socket_path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = Path(workdir) / "emulator.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "mapper", "emulate", "--profile", "nano-jp4",
+                                    "--socket", socket_path], stdout=subprocess.DEVNULL, stderr=stderr)
     try:
-        wait_until(lambda: os.path.exists(socket_path), "the emulator's socket")
+        wait_until(lambda: f"on {socket_path}" in log.read_text(), "the emulator's INFO line")
     finally:
         process.terminate()
-        _, stderr = process.communicate(timeout=30)
-    assert f"on {socket_path}" in stderr and " INFO " in stderr, stderr
+        process.wait(timeout=30)
+    text = log.read_text()
+    assert " INFO " in text and "Traceback" not in text, text
+    assert process.returncode == 0, text
+
+
+def test_the_emulator_stops_cleanly_when_signalled_while_starting(workdir: str) -> None:
+    """A SIGTERM between binding the socket and the manager loop's start (a pod stopped at once) ends the
+    emulator without a traceback: the signal handler is called right where it once raised AttributeError."""
+    code = """if True:
+        import os, sys
+        from mapper.emulator.board import EmulatedBoard
+        from mapper.emulator.profile import load_profile
+        from mapper.emulator.server import JtopServiceEmulator, installed_jetson_stats_version
+        board = EmulatedBoard(load_profile("nano-jp4"), installed_jetson_stats_version())
+        emulator = JtopServiceEmulator(board, sys.argv[1])
+        chmod = os.chmod
+        def chmod_then_signal(*args):  # serve_forever chmods the socket right before the manager's loop
+            chmod(*args)
+            emulator._on_signal(15, None)
+        os.chmod = chmod_then_signal
+        emulator.serve_forever()
+        print("returned")
+    """
+    done = subprocess.run([sys.executable, "-c", code, os.path.join(workdir, "jtop.sock")], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and "returned" in done.stdout and "Traceback" not in done.stderr, done.stderr

@@ -94,7 +94,8 @@ class JtopServiceEmulator:
         logger.info("jtop.service emulator %s (jetson-stats %s) on %s", self.board.profile.name,
                     self.board.service_version, self.socket_path)
         try:
-            self._server.serve_forever()
+            if not self._stopping.is_set():  # a signal during start-up: the control loop ends the server
+                self._server.serve_forever()
         except SystemExit:
             pass
         finally:
@@ -104,10 +105,11 @@ class JtopServiceEmulator:
             logger.info("jtop.service emulator closed")
 
     def stop(self) -> None:
-        """Ask serve_forever() to return."""
+        """Ask serve_forever() to return (also when it has not reached the server's loop yet)."""
         self._stopping.set()
-        if self._server is not None:
-            self._server.stop_event.set()
+        event = getattr(self._server, "stop_event", None)  # multiprocessing's Server makes it in serve_forever
+        if event is not None:
+            event.set()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stop()
@@ -144,6 +146,17 @@ class JtopServiceEmulator:
                 self._handle(control)
             except (KeyError, TypeError, ValueError) as error:
                 logger.error("malformed control message %s: %s", control, error)
+        self._end_server()
+
+    def _end_server(self) -> None:
+        """Stopping: end the server's loop even if the stop came before the loop had its stop event."""
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            event = getattr(self._server, "stop_event", None)
+            if event is not None:
+                event.set()
+                return
+            time.sleep(_POLL_S)
 
     def _handle(self, control: dict[str, Any]) -> None:
         if "interval" in control:
