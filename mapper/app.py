@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from mapper.config import MapperConfig
 from mapper.control.controller import Controller
@@ -10,10 +11,8 @@ from mapper.devices.model import Device, DeviceModel, DeviceRejected
 from mapper.devices.registry import DeviceRegistry
 from mapper.dmi.calls import CallCounter
 from mapper.dmi.convert import device_from_pb, model_from_pb
-from mapper.dmi.edgecore import EdgeCoreClient, MapperIdentity
 from mapper.dmi.manifests import load_manifests
 from mapper.dmi.pacing import DmiPacer
-from mapper.dmi.server import MapperServer
 from mapper.http.rest import RestApi
 from mapper.http.server import ApiServer
 from mapper.pods.attributor import PodAttributor
@@ -23,6 +22,10 @@ from mapper.sinks.prometheus.exposition import Exposition, PrometheusSink
 from mapper.sinks.registry import SinkContext, SinkSet
 from mapper.sinks.twins import TwinSink
 from mapper.source.jtop import JtopSource
+
+if TYPE_CHECKING:  # gRPC loads only where the DMI runs: with EdgeCore, or standalone.serve_dmi
+    from mapper.dmi.edgecore import EdgeCoreClient
+    from mapper.dmi.server import MapperServer
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,8 @@ class MapperApp:
         self.registry.set_desired_validator(self.controller.validate)
         self.edgecore: EdgeCoreClient | None = None
         if not config.standalone:
+            from mapper.dmi.edgecore import EdgeCoreClient, MapperIdentity
+
             identity = MapperIdentity(
                 name=config.common.name, version=config.common.version, api_version=config.common.api_version,
                 protocol=config.common.protocol, address=config.socket_path,
@@ -61,8 +66,12 @@ class MapperApp:
         self.source = JtopSource(config.source.jtop_socket, config.source.interval,
                                  on_sample=self.runtime.on_sample, on_availability=self.runtime.on_availability)
         self.controller.set_actuator(self.source)
-        self.server = MapperServer(config.socket_path, self.runtime, on_call=self.dmi_calls.observe,
-                                   on_rebound=self._socket_rebound)
+        self.server: MapperServer | None = None
+        if not config.standalone or config.standalone_dmi:
+            from mapper.dmi.server import MapperServer
+
+            self.server = MapperServer(config.socket_path, self.runtime, on_call=self.dmi_calls.observe,
+                                       on_rebound=self._socket_rebound)
         self.http = ApiServer(config.http, config.common.http_port, RestApi(self.runtime, config.http), exposition,
                               self.readiness)
 
@@ -102,7 +111,7 @@ class MapperApp:
             problems.append(f"jtop source down: {self.runtime.health.source_reason}")
         if self.edgecore is not None and not self.edgecore.registered:
             problems.append(f"not registered with EdgeCore at {self.config.common.edgecore_sock}")
-        if not self.config.standalone and (socket_problem := self.server.problem) is not None:
+        if self.server is not None and not self.config.standalone and (socket_problem := self.server.problem):
             problems.append(f"mapper socket {self.server.socket_path} missing ({socket_problem}); binding it again")
         return problems
 
@@ -110,7 +119,8 @@ class MapperApp:
         """Start every part; a missing jtop service or EdgeCore only delays readiness."""
         self.http.start()
         try:
-            self.server.start()
+            if self.server is not None:
+                self.server.start()
         except OSError as exc:
             if not self.config.standalone:
                 raise
@@ -122,8 +132,9 @@ class MapperApp:
             self.load_standalone()
         elif self.edgecore is not None:
             self.edgecore.start()
-        log.info("jetson-mapper up: http://%s:%d/metrics, mapper socket %s, %s",
-                 self.config.http.address, self.config.common.http_port, self.config.socket_path,
+        socket = f"mapper socket {self.config.socket_path}" if self.server is not None else "no DMI socket"
+        log.info("jetson-mapper up: http://%s:%d/metrics, %s, %s", self.config.http.address,
+                 self.config.common.http_port, socket,
                  "standalone" if self.config.standalone else f"EdgeCore at {self.config.common.edgecore_sock}")
 
     def stop(self) -> None:
@@ -132,6 +143,7 @@ class MapperApp:
             self.edgecore.stop()
         self.runtime.stop()
         self.source.stop()
-        self.server.stop()
+        if self.server is not None:
+            self.server.stop()
         self.sinks.close()
         self.http.stop()

@@ -102,6 +102,7 @@ class MapperConfig:
     pods: PodSettings = field(default_factory=PodSettings)
     datapanel: PanelSettings = field(default_factory=PanelSettings)
     standalone_files: tuple[Path, ...] = ()
+    standalone_dmi: bool = False  # standalone.serve_dmi: serve the DMI socket without EdgeCore too
     node_name: str = ""
     log_level: str = "INFO"
     warnings: tuple[str, ...] = ()  # keys of mapper-framework configs accepted but unused, logged at start
@@ -191,7 +192,7 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
     problems.extend(pod_problems)
     datapanel, datapanel_problems = parse_panel_settings(raw.get("datapanel"), env)
     problems.extend(datapanel_problems)
-    standalone_files = _standalone_files(raw.get("standalone"), base_dir, problems)
+    standalone_files, standalone_dmi = _standalone(raw.get("standalone"), base_dir, problems)
     for section in (grpc, common_r, source_r, http_r, dmi_r, control_r):
         section.finish()
     node_name = str(raw.get("node_name") or env.get("NODE_NAME") or socket.gethostname())
@@ -203,7 +204,8 @@ def parse_config(raw: Any, base_dir: Path, env: Mapping[str, str]) -> MapperConf
         raise ConfigError(problems)
     return MapperConfig(
         socket_path=socket_path, common=common, source=source, http=http, dmi=dmi, control=control,
-        mqtt=mqtt, pods=pods, datapanel=datapanel, standalone_files=standalone_files, node_name=node_name,
+        mqtt=mqtt, pods=pods, datapanel=datapanel, standalone_files=standalone_files,
+        standalone_dmi=standalone_dmi, node_name=node_name,
         log_level=log_level, warnings=tuple(warnings),
     )
 
@@ -244,22 +246,24 @@ def _listen_address(http: Section) -> str:
     return address
 
 
-def _standalone_files(raw: Any, base_dir: Path, problems: list[str]) -> tuple[Path, ...]:
-    """The Device/DeviceModel files of standalone mode, relative paths taken from the config's folder."""
+def _standalone(raw: Any, base_dir: Path, problems: list[str]) -> tuple[tuple[Path, ...], bool]:
+    """The Device/DeviceModel files of standalone mode (relative paths taken from the config's folder), and
+    whether the DMI socket is served without EdgeCore (`serve_dmi`, for DMI tools; off: no gRPC at all)."""
     if raw is None:
-        return ()
+        return (), False
     reader = Section("standalone", raw, problems)
     files = reader.value("files")
+    serve_dmi = reader.flag("serve_dmi", False)
     reader.finish()
     files = [] if files is None else files
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         problems.append("standalone.files: must be a list of paths to Device/DeviceModel YAML files")
-        return ()
+        return (), serve_dmi
     paths = tuple((base_dir / f).resolve() for f in files)
     problems.extend(f"standalone.files: {p} does not exist" for p in paths if not p.is_file())
     if not paths:
         problems.append("standalone.files: list at least one DeviceModel and one Device file")
-    return paths
+    return paths, serve_dmi
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> MapperConfig:

@@ -58,7 +58,8 @@ def dmi() -> Iterator[Dmi]:
     """The mapper's DMI server (standalone config, so no EdgeCore is dialled) with the bundled model created."""
     with short_dir() as workdir:
         app = MapperApp(MapperConfig(socket_path=str(workdir / "jetson.sock"), standalone_files=DEVICE_FILES,
-                                     node_name="test-node"))
+                                     standalone_dmi=True, node_name="test-node"))
+        assert app.server is not None
         app.server.start()
         (model,), (device,) = load_manifests(list(DEVICE_FILES))
         for prop in device.spec.properties:
