@@ -5,7 +5,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import os
 import re
+import selectors
 import socket
 import ssl
 import sys
@@ -157,6 +159,8 @@ class ApiServer(ThreadingHTTPServer):
         self.tls = TlsContext(web.tls) if web is not None and web.tls is not None else None
         self.auth = BasicAuth(web.users) if web is not None and web.users else None
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._wake_read, self._wake_write = os.pipe()
         self._count_lock = threading.Lock()
         self.open_connections = 0
 
@@ -215,12 +219,33 @@ class ApiServer(ThreadingHTTPServer):
         except OSError as exc:
             self.server_close()
             raise OSError(exc.errno, f"cannot listen on {shown}: {exc.strerror or exc}") from exc
-        self._thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
         self._thread.start()
+
+    def _serve(self) -> None:
+        """Accept connections until stop(); sleeps in select without a timeout (socketserver's own loop wakes
+        twice a second to look for a shutdown request)."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self, selectors.EVENT_READ)
+            selector.register(self._wake_read, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                for key, _ in selector.select():
+                    if key.fileobj is self and not self._stopping.is_set():
+                        self.handle_request()  # readable: accepts at once
 
     def stop(self) -> None:
         """Stop serving (when started) and close the socket."""
         if self._thread is not None:
-            self.shutdown()
+            self._stopping.set()
+            os.write(self._wake_write, b"x")
+            self._thread.join(timeout=10)
             self._thread = None
         self.server_close()
+
+    def server_close(self) -> None:
+        """Close the listening socket and the loop's wake-up pipe."""
+        super().server_close()
+        for descriptor in (self._wake_read, self._wake_write):
+            if descriptor >= 0:
+                os.close(descriptor)
+        self._wake_read = self._wake_write = -1
