@@ -57,6 +57,10 @@ def test_odd_label_values_help_texts_and_values() -> None:
     gauge.add_metric(["new\nline", "ünïcödé ✓"], float("nan"))
     gauge.add_metric(["", "inf"], float("inf"))
     gauge.add_metric(["neg", "tiny"], -1.5e-7)
+    gauge.add_metric(["zero", "plus"], 0.0)
+    gauge.add_metric(["zero", "minus"], -0.0)  # equal to 0.0 as a key, written apart
+    gauge.add_metric(["one", "int"], 1)
+    gauge.add_metric(["one", "bool"], True)
     counter = CounterMetricFamily("odd", "a counter", labels=["x"])
     counter.add_metric(["1"], 3)
     plain = GaugeMetricFamily("no_labels", "no labels", value=12345678.0)

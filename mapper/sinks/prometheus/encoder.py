@@ -44,6 +44,7 @@ class CachedEncoder:
         self._openmetrics = openmetrics_format
         self._headers: dict[tuple[str, str, str], str] = {}
         self._prefixes: dict[LabelKey, str] = {}
+        self._values: dict[float, str] = {}  # many values repeat from one sample to the next
 
     def __call__(self, registry: CollectorRegistry) -> bytes:
         """The encoded page of everything the registry collects."""
@@ -58,7 +59,9 @@ class CachedEncoder:
     def _render(self, families: Iterable[Metric]) -> bytes:
         if len(self._prefixes) > MAX_REMEMBERED:
             self._prefixes.clear()
-        prefixes = self._prefixes
+        if len(self._values) > MAX_REMEMBERED:
+            self._values.clear()
+        prefixes, values = self._prefixes, self._values
         output: list[str] = []
         append = output.append
         for family in families:
@@ -72,7 +75,13 @@ class CachedEncoder:
                 prefix = prefixes.get(key)
                 if prefix is None:
                     prefix = prefixes[key] = self._prefix(sample.name, sample.labels)
-                append(prefix + float_text(sample.value) + "\n")
+                value = sample.value
+                text = values.get(value) if value else None  # 0.0 == -0.0 but they are written apart
+                if text is None:
+                    text = float_text(value)
+                    if value:
+                        values[value] = text
+                append(prefix + text + "\n")
         if self._openmetrics:
             append("# EOF\n")
         return "".join(output).encode("utf-8")
