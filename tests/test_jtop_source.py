@@ -84,6 +84,22 @@ def test_snapshot_is_plain_and_matches_the_board(name: str) -> None:
         assert source.latest() is recorder.samples[-1] or source.latest() in recorder.samples
 
 
+def test_a_snapshot_keeps_its_values_when_the_next_samples_arrive() -> None:
+    """The snapshot holds the client's objects without copying them: the client must hand out a new object tree
+    for every sample and never change one it handed out before (true for 4.2.x and 7.x)."""
+    recorder = Recorder()
+    with short_dir() as folder, emulator("agx-orin-jp6", str(folder / "j.sock")), \
+            running_source(str(folder / "j.sock"), recorder) as source:
+        first = wait_for(lambda: source.latest(), "a first snapshot")
+        frozen = json.loads(json.dumps(first))
+        later = recorder.newer(source, count=3)
+        assert json.loads(json.dumps(first)) == frozen, "a later sample changed an earlier snapshot"
+        assert later["uptime"] > first["uptime"]
+        for section in ("cpu", "gpu", "memory", "fan", "temperature", "power", "engine", "processes"):
+            assert later[section] is not first[section], section
+        assert later["cpu"]["cpu"] is not first["cpu"]["cpu"], "nested objects are new too"
+
+
 def test_setters_show_in_later_snapshots() -> None:
     recorder = Recorder()
     with short_dir() as folder, emulator("xavier-nx-jp5", str(folder / "j.sock")), \

@@ -52,7 +52,7 @@ class MapperCollector(Collector):
         rows = self._rows_of(readings)
         for running in devices:
             base = (running.key[0], running.key[1], self._node)
-            families = [*reading_gauges(readings, base, rows=rows), power_mode(snapshot, readings, base)]
+            families = [*reading_gauges(readings, base, self._router, rows), power_mode(snapshot, readings, base)]
             for family in families:
                 if family.name in merged:
                     merged[family.name].samples.extend(family.samples)

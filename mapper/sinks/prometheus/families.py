@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.samples import Sample
 
 DEVICE_LABELS = ("namespace", "device", "node")
 
@@ -78,6 +79,17 @@ class KeyRouter:
     def __init__(self, families: tuple[Family, ...] = FAMILIES) -> None:
         self._patterns = [(f, f.matcher()) for f in families]
         self._routes: dict[str, tuple[Family, tuple[str, ...]] | None] = {}
+        self._labels: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
+
+    def labels(self, family: Family, values: tuple[str, ...]) -> dict[str, str]:
+        """The labels of one series of `family` (device labels first), the same dict for every sample: read-only."""
+        key = (family.name, values)
+        labels = self._labels.get(key)
+        if labels is None:
+            if len(self._labels) >= self.MAX_KEYS:
+                self._labels.clear()
+            labels = self._labels[key] = dict(zip((*DEVICE_LABELS, *family.labels), values, strict=True))
+        return labels
 
     def route(self, key: str) -> tuple[Family, tuple[str, ...]] | None:
         """The family a key feeds and the label values its pattern captured, or None."""
@@ -112,12 +124,14 @@ def reading_rows(readings: Mapping[str, Any], router: KeyRouter) -> dict[str, li
 def reading_gauges(readings: Mapping[str, Any], base: tuple[str, ...], router: KeyRouter | None = None,
                    rows: dict[str, list[Row]] | None = None) -> Iterator[Metric]:
     """Every pattern family, plus the few that need more than one key."""
+    router = router or KeyRouter()
     if rows is None:
-        rows = reading_rows(readings, router or KeyRouter())
+        rows = reading_rows(readings, router)
     for family in FAMILIES:
         gauge = GaugeMetricFamily(family.name, family.help, labels=(*DEVICE_LABELS, *family.labels))
-        for labels, value in rows[family.name]:
-            gauge.add_metric([*base, *labels], value)
+        samples = gauge.samples
+        for labels, value in rows[family.name]:  # add_metric's work, with the labels dict of each series kept
+            samples.append(Sample(family.name, router.labels(family, (*base, *labels)), value, None, None))
         yield gauge
     yield from _composite(readings, base)
 
