@@ -2,9 +2,9 @@
 
 Each on its own emulated board (1 s sampling); the mapper in standalone mode with the demo's Device, its MQTT pushes
 going to a real local mosquitto. Both get --burst back-to-back scrapes (warm-up, latency), then one scrape a second
-each, interleaved, on a keep-alive connection for --seconds; CPU is read from /proc over that window for both
-processes at once, so machine noise hits both alike. Reported as absolute figures and as ratios mapper / seed, per
-run and the median over --runs.
+each, interleaved, on a keep-alive connection for --seconds; CPU is read from /proc (each thread's schedstat, in
+nanoseconds) over that window for both processes at once, so machine noise hits both alike. Reported as absolute
+figures and as ratios mapper / seed, per run and the median over --runs.
 
 Needs ../shared/anchors/seed_collector.py (or $JETSON_MAPPER_SHARED/anchors); without it only the mapper is measured.
 Not part of the test run. Usage: .venv/bin/python bench/bench_compare.py [--runs 3] [--json out.json]
@@ -26,8 +26,8 @@ from pathlib import Path
 from support import (
     DEVICE_FILES,
     SEED_COLLECTOR,
+    CpuMeter,
     Scraper,
-    cpu_seconds,
     emulator,
     mapper,
     mosquitto,
@@ -95,7 +95,7 @@ def one_run(burst: int, seconds: int, with_seed: bool) -> list[Figures]:
                     bursts[who].append(elapsed)
                 series[who] = sum(1 for line in body.decode().splitlines() if line and not line.startswith("#"))
             paced: dict[str, list[float]] = {who: [] for who in targets}
-            before = {who: cpu_seconds(pid) for who, (pid, _) in targets.items()}
+            meters = {who: CpuMeter(pid) for who, (pid, _) in targets.items()}
             started = time.monotonic()
             for tick in range(seconds):
                 for who, (_, scraper) in targets.items():
@@ -104,7 +104,7 @@ def one_run(burst: int, seconds: int, with_seed: bool) -> list[Figures]:
             wall = time.monotonic() - started
             return [Figures(
                 who=who, series=series[who],
-                cpu_percent=100.0 * (cpu_seconds(pid) - before[who]) / wall,
+                cpu_percent=100.0 * meters[who].seconds() / wall,
                 peak_rss_mib=status_kib(pid, "VmHWM") / 1024.0,
                 burst_median_ms=statistics.median(bursts[who]), burst_p99_ms=percentile(bursts[who], 0.99),
                 paced_median_ms=statistics.median(paced[who]), paced_p99_ms=percentile(paced[who], 0.99),

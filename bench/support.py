@@ -35,9 +35,37 @@ def free_port() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far."""
+    """User plus system CPU time of a process so far, in clock ticks (10 ms): includes threads that ended."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14 and 15 of stat)
+
+
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of each live thread, to the nanosecond (schedstat)."""
+    found: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found[int(task.name)] = int((task / "schedstat").read_text().split()[0]) / 1e9
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+class CpuMeter:
+    """CPU a process spends between start and stop: nanosecond-exact while its threads live through the window
+    (both exporters keep theirs), clock ticks when a thread ended meanwhile."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._threads = thread_cpu(pid)
+        self._ticks = cpu_seconds(pid)
+
+    def seconds(self) -> float:
+        """CPU seconds since the meter started."""
+        threads, ticks = thread_cpu(self.pid), cpu_seconds(self.pid)
+        if set(self._threads) - set(threads):
+            return ticks - self._ticks
+        return sum(threads.values()) - sum(self._threads.values())
 
 
 def status_kib(pid: int, key: str) -> int:

@@ -52,6 +52,9 @@ class Handler(BaseHTTPRequestHandler):
     # Headers and body leave in two writes; without TCP_NODELAY the body waits for the client's delayed ACK
     # (40 ms on Linux) on every keep-alive scrape.
     disable_nagle_algorithm = True
+    # Headers and body of a page up to this size leave in one write when the request is done (one syscall, one
+    # segment) instead of two unbuffered writes.
+    wbufsize = 64 * 1024
 
     def setup(self) -> None:
         """Every read and write on the connection times out: an idle or stalled client frees its thread."""
