@@ -12,7 +12,15 @@ from mapper.control.controller import TargetStatus
 from mapper.dmi.calls import CallCounter
 from mapper.pods.usage import PodSample
 from mapper.sinks.base import RuntimeView
-from mapper.sinks.prometheus.families import DEVICE_LABELS, KeyRouter, Row, power_mode, reading_gauges, reading_rows
+from mapper.sinks.prometheus.families import (
+    DEVICE_LABELS,
+    KeyRouter,
+    Row,
+    RowGauge,
+    power_mode,
+    reading_gauges,
+    reading_rows,
+)
 from mapper.sinks.prometheus.pods import lookup_counter, pod_families
 from mapper.sinks.registry import SinkSet
 
@@ -54,10 +62,13 @@ class MapperCollector(Collector):
             base = (running.key[0], running.key[1], self._node)
             families = [*reading_gauges(readings, base, self._router, rows), power_mode(snapshot, readings, base)]
             for family in families:
-                if family.name in merged:
-                    merged[family.name].samples.extend(family.samples)
-                else:
+                known = merged.get(family.name)
+                if known is None:
                     merged[family.name] = family
+                elif isinstance(known, RowGauge) and isinstance(family, RowGauge):
+                    known.rows.extend(family.rows)
+                else:
+                    known.samples.extend(family.samples)
         yield from merged.values()
         pods = runtime.pods
         if pods is not None:

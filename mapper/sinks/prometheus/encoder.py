@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import cast
+from typing import Any, cast
 
 from prometheus_client import CollectorRegistry, generate_latest, utils
 from prometheus_client.core import Metric
 from prometheus_client.openmetrics import exposition as openmetrics
+
+from mapper.sinks.prometheus.families import RowGauge
 
 TEXT = ("text/plain", "0.0.4")
 OPENMETRICS = ("application/openmetrics-text", "1.0.0")
@@ -23,7 +25,7 @@ SAME_FOR_LEGACY_NAMES = ("", "underscores", "allow-utf-8")  # escapings that lea
 MAX_REMEMBERED = 20_000  # label sets; a board has a few hundred series, more means churn: start afresh
 _SIMPLE_TYPES = frozenset({"gauge", "counter"})
 
-LabelKey = tuple[str, tuple[tuple[str, str], ...]]
+LabelKey = tuple[str, tuple[Any, ...]]  # (sample name, label items) or (family name, label values)
 float_text = cast(Callable[[float], str], utils.floatToGoString)  # the library's value formatting
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -68,6 +70,9 @@ class CachedEncoder:
             if family.type not in _SIMPLE_TYPES or family.unit:
                 raise _Unsupported(family.name)
             append(self._header(family))
+            if isinstance(family, RowGauge):
+                self._rows(family, append)
+                continue
             for sample in family.samples:
                 if sample.timestamp is not None or sample.exemplar is not None:
                     raise _Unsupported(family.name)
@@ -85,6 +90,21 @@ class CachedEncoder:
         if self._openmetrics:
             append("# EOF\n")
         return "".join(output).encode("utf-8")
+
+    def _rows(self, family: RowGauge, append: Callable[[str], None]) -> None:
+        """A row family's lines: no sample objects, the prefix of each label tuple remembered."""
+        prefixes, values, name = self._prefixes, self._values, family.name
+        for labels, value in family.rows:
+            key = (name, labels)
+            prefix = prefixes.get(key)
+            if prefix is None:
+                prefix = prefixes[key] = self._prefix(name, dict(zip(family.label_names, labels, strict=True)))
+            text = values.get(value) if value else None
+            if text is None:
+                text = float_text(value)
+                if value:
+                    values[value] = text
+            append(prefix + text + "\n")
 
     def _header(self, family: Metric) -> str:
         key = (family.name, family.type, family.documentation)

@@ -79,17 +79,7 @@ class KeyRouter:
     def __init__(self, families: tuple[Family, ...] = FAMILIES) -> None:
         self._patterns = [(f, f.matcher()) for f in families]
         self._routes: dict[str, tuple[Family, tuple[str, ...]] | None] = {}
-        self._labels: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
 
-    def labels(self, family: Family, values: tuple[str, ...]) -> dict[str, str]:
-        """The labels of one series of `family` (device labels first), the same dict for every sample: read-only."""
-        key = (family.name, values)
-        labels = self._labels.get(key)
-        if labels is None:
-            if len(self._labels) >= self.MAX_KEYS:
-                self._labels.clear()
-            labels = self._labels[key] = dict(zip((*DEVICE_LABELS, *family.labels), values, strict=True))
-        return labels
 
     def route(self, key: str) -> tuple[Family, tuple[str, ...]] | None:
         """The family a key feeds and the label values its pattern captured, or None."""
@@ -105,6 +95,28 @@ class KeyRouter:
 
 
 Row = tuple[tuple[str, ...], float]
+
+
+class RowGauge(GaugeMetricFamily):
+    """A gauge family kept as (label values, value) rows: the mapper's encoder writes them as they are, and the
+    library's samples are built only when something else reads them (another format, a test)."""
+
+    def __init__(self, name: str, documentation: str, labels: tuple[str, ...]) -> None:
+        super().__init__(name, documentation, labels=labels)
+        self.label_names = labels
+        self.rows: list[Row] = []
+
+    @property
+    def samples(self) -> list[Sample]:
+        """The rows as prometheus_client samples."""
+        return [Sample(self.name, dict(zip(self.label_names, values, strict=True)), value, None, None)
+                for values, value in self.rows]
+
+    @samples.setter
+    def samples(self, value: list[Sample]) -> None:
+        """Metric.__init__ sets an empty list: rows are the only content."""
+        if value:
+            raise TypeError("a RowGauge holds rows, not samples")
 
 
 def reading_rows(readings: Mapping[str, Any], router: KeyRouter) -> dict[str, list[Row]]:
@@ -124,14 +136,11 @@ def reading_rows(readings: Mapping[str, Any], router: KeyRouter) -> dict[str, li
 def reading_gauges(readings: Mapping[str, Any], base: tuple[str, ...], router: KeyRouter | None = None,
                    rows: dict[str, list[Row]] | None = None) -> Iterator[Metric]:
     """Every pattern family, plus the few that need more than one key."""
-    router = router or KeyRouter()
     if rows is None:
-        rows = reading_rows(readings, router)
+        rows = reading_rows(readings, router or KeyRouter())
     for family in FAMILIES:
-        gauge = GaugeMetricFamily(family.name, family.help, labels=(*DEVICE_LABELS, *family.labels))
-        samples = gauge.samples
-        for labels, value in rows[family.name]:  # add_metric's work, with the labels dict of each series kept
-            samples.append(Sample(family.name, router.labels(family, (*base, *labels)), value, None, None))
+        gauge = RowGauge(family.name, family.help, (*DEVICE_LABELS, *family.labels))
+        gauge.rows = [((*base, *labels), value) for labels, value in rows[family.name]]
         yield gauge
     yield from _composite(readings, base)
 
