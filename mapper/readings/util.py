@@ -15,7 +15,7 @@ _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_\-]")
 
 def mapping(value: object) -> Mapping[str, Any] | None:
     """`value` if it is a mapping, else None."""
-    return value if isinstance(value, Mapping) else None
+    return value if type(value) is dict or isinstance(value, Mapping) else None  # the ABC check is slow
 
 
 def sequence(value: object) -> Sequence[Any] | None:
