@@ -35,6 +35,17 @@ ONLINE = b"online"
 OFFLINE = b"offline"
 
 
+class _QuietClient(Client):
+    """paho's client whose network thread sleeps up to a third of the keepalive instead of one second when nothing
+    happens (a publish from another thread or socket traffic still wakes it at once; pings stay in time)."""
+
+    loop_timeout = 1.0
+
+    def loop_forever(self, timeout: float = 1.0, retry_first_connection: bool = False) -> MQTTErrorCode:
+        """The network loop loop_start() runs, with this client's timeout."""
+        return super().loop_forever(timeout=self.loop_timeout, retry_first_connection=retry_first_connection)
+
+
 class _BrokerLink:
     """One broker: its paho client, its sender thread and its delivery book."""
 
@@ -61,12 +72,13 @@ class _BrokerLink:
     def _build_client(self, host: str, port: int, tls: bool, node: str) -> Client:
         """A configured, not yet connected paho client (may raise for unreadable TLS files)."""
         settings = self._settings
-        client = Client(
+        client = _QuietClient(
             CallbackAPIVersion.VERSION2,
             client_id=f"{settings.client_id_prefix}-{node}-{zlib.crc32(self.address.encode()):08x}",
             protocol=MQTTProtocolVersion.MQTTv311,
             clean_session=True,
         )
+        client.loop_timeout = max(1.0, settings.keepalive / 3)
         client.max_inflight_messages_set(INFLIGHT_WINDOW + 12)  # room for status messages on top
         client.reconnect_delay_set(math.ceil(settings.backoff_initial), math.ceil(settings.backoff_max))
         if settings.username is not None:
