@@ -53,9 +53,9 @@ class Figures:
     paced_p99_ms: float
 
 
-def device_files_with_broker(workdir: Path, port: int) -> list[Path]:
-    """The demo's model and Device, the Device pushing to the bench's broker."""
-    model, device = DEVICE_FILES
+def device_files_with_broker(workdir: Path, port: int, checkout: Path | None = None) -> list[Path]:
+    """The demo's model and Device (of `checkout` when given), the Device pushing to the bench's broker."""
+    model, device = (checkout / "device-model" / f.name for f in DEVICE_FILES) if checkout else DEVICE_FILES
     copy = workdir / device.name
     copy.write_text(device.read_text(encoding="utf-8").replace("tcp://127.0.0.1:1883", f"tcp://127.0.0.1:{port}"),
                     encoding="utf-8")
@@ -69,7 +69,7 @@ def timed(scraper: Scraper) -> tuple[float, bytes]:
     return (time.perf_counter() - began) * 1000.0, body
 
 
-def one_run(burst: int, seconds: int, with_seed: bool) -> list[Figures]:
+def one_run(burst: int, seconds: int, with_seed: bool, baseline: Path | None = None) -> list[Figures]:
     """Start everything, measure, stop everything."""
     workdir = Path(tempfile.mkdtemp(prefix="jmc", dir="/tmp"))
     try:
@@ -81,6 +81,13 @@ def one_run(burst: int, seconds: int, with_seed: bool) -> list[Figures]:
             socket_a = stack.enter_context(emulator(mapper_dir))
             process, port = stack.enter_context(mapper(mapper_dir, socket_a, device_files_with_broker(workdir, broker)))
             targets["jetson-mapper"] = (process.pid, Scraper(port))
+            if baseline is not None:
+                before_dir = workdir / "before"
+                before_dir.mkdir()
+                socket_c = stack.enter_context(emulator(before_dir))
+                files = device_files_with_broker(before_dir, broker, baseline)
+                process, port = stack.enter_context(mapper(before_dir, socket_c, files, checkout=baseline))
+                targets["mapper before"] = (process.pid, Scraper(port))
             if with_seed:
                 seed_dir = workdir / "seed"
                 seed_dir.mkdir()
@@ -113,9 +120,10 @@ def one_run(burst: int, seconds: int, with_seed: bool) -> list[Figures]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def ratios(run: list[Figures]) -> dict[str, float]:
-    """mapper / seed for every figure of one run."""
-    ours, theirs = run[0], run[1]
+def ratios(run: list[Figures], against: str = "seed exporter") -> dict[str, float]:
+    """jetson-mapper / `against` for every figure of one run."""
+    by_name = {f.who: f for f in run}
+    ours, theirs = by_name["jetson-mapper"], by_name[against]
     return {metric: getattr(ours, metric) / getattr(theirs, metric) for metric in METRICS}
 
 
@@ -127,10 +135,12 @@ def report(runs: list[list[Figures]]) -> str:
         lines.extend(f"| {number} | {f.who} | {f.series} | {f.cpu_percent:.2f} | {f.peak_rss_mib:.1f} | "
                      f"{f.burst_median_ms:.2f} | {f.burst_p99_ms:.2f} | {f.paced_median_ms:.2f} | "
                      f"{f.paced_p99_ms:.2f} |" for f in run)
-    if all(len(run) == 2 for run in runs):
-        lines += ["", "| run | " + " | ".join(f"{m} ratio" for m in METRICS) + " |",
-                  "| --- |" + " ---: |" * len(METRICS)]
-        per_run = [ratios(run) for run in runs]
+    for against in ("seed exporter", "mapper before"):
+        if not all(against in {f.who for f in run} for run in runs):
+            continue
+        lines += ["", f"jetson-mapper / {against}:", "",
+                  "| run | " + " | ".join(f"{m} ratio" for m in METRICS) + " |", "| --- |" + " ---: |" * len(METRICS)]
+        per_run = [ratios(run, against) for run in runs]
         lines.extend(f"| {n} | " + " | ".join(f"{r[m]:.2f}" for m in METRICS) + " |" for n, r in enumerate(per_run, 1))
         lines.append("| median | " + " | ".join(f"{statistics.median(r[m] for r in per_run):.2f}" for m in METRICS)
                      + " |")
@@ -143,13 +153,15 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="independent runs (default 3)")
     parser.add_argument("--burst", type=int, default=400, help="back-to-back scrapes first (default 400)")
     parser.add_argument("--seconds", type=int, default=40, help="seconds of one scrape a second (default 40)")
+    parser.add_argument("--baseline", type=Path,
+                        help="also run the mapper of this other checkout (e.g. `git worktree add /tmp/before <rev>`)")
     parser.add_argument("--json", help="also write the figures as JSON to this file")
     args = parser.parse_args()
     with_seed = SEED_COLLECTOR.is_file()
     if not with_seed:
         print(f"note: {SEED_COLLECTOR} is absent (set JETSON_MAPPER_SHARED): measuring the mapper alone",
               file=sys.stderr)
-    runs = [one_run(args.burst, args.seconds, with_seed) for _ in range(args.runs)]
+    runs = [one_run(args.burst, args.seconds, with_seed, args.baseline) for _ in range(args.runs)]
     print(report(runs))
     if args.json:
         Path(args.json).write_text(json.dumps([[asdict(f) for f in run] for run in runs], indent=2), encoding="utf-8")

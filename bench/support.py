@@ -179,8 +179,10 @@ def mosquitto(workdir: Path) -> Iterator[int]:
 
 @contextmanager
 def mapper(workdir: Path, jtop_socket: str, device_files: list[Path] | None = None,
-           extra: dict[str, Any] | None = None) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """`python -m mapper run` in standalone mode; yields (process, HTTP port) once /metrics shows a sample."""
+           extra: dict[str, Any] | None = None,
+           checkout: Path | None = None) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """`python -m mapper run` in standalone mode; yields (process, HTTP port) once /metrics shows a sample.
+    `checkout` runs the mapper package of another checkout of the repository (before/after figures)."""
     port = free_port()
     config: dict[str, Any] = {
         "grpc_server": {"socket_path": str(workdir / "jetson.sock")},
@@ -196,7 +198,7 @@ def mapper(workdir: Path, jtop_socket: str, device_files: list[Path] | None = No
     log = workdir / "mapper.log"
     with ExitStack() as stack, log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "mapper", "run", "--config", str(workdir / "config.yaml")],
-                                   stdout=out, stderr=subprocess.STDOUT)
+                                   stdout=out, stderr=subprocess.STDOUT, cwd=checkout)
         stack.callback(stop, process)
         wait_for_metrics(process, port, b"\njetson_uptime_seconds{", log)
         yield process, port
