@@ -104,8 +104,11 @@ def one_run(burst: int, seconds: int, with_seed: bool, baseline: Path | None = N
             paced: dict[str, list[float]] = {who: [] for who in targets}
             meters = {who: CpuMeter(pid) for who, (pid, _) in targets.items()}
             started = time.monotonic()
+            order = list(targets.items())
             for tick in range(seconds):
-                for who, (_, scraper) in targets.items():
+                # each exporter takes its turn first: the first scrape after the client's own sleep is the slowest
+                turn = tick % len(order)
+                for who, (_, scraper) in order[turn:] + order[:turn]:
                     paced[who].append(timed(scraper)[0])
                 time.sleep(max(0.0, started + tick + 1 - time.monotonic()))
             wall = time.monotonic() - started
