@@ -28,12 +28,13 @@ from support import DEVICE_FILES, Scraper, cpu_seconds, emulator, mapper, mosqui
 
 from mapper.readings.normaliser import normalise
 
-FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "jtop" / "xavier-nx_jp5_built.json"
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE = REPO / "tests" / "fixtures" / "jtop" / "xavier-nx_jp5_built.json"
 BASE = {"properties": 22, "devices": 1, "sinks": "mqtt", "scrapes_per_second": 1.0}
 DIMENSIONS: dict[str, list[Any]] = {
     "properties": [22, 100, 400],
     "devices": [1, 4, 16],
-    "sinks": ["none", "mqtt"],
+    "sinks": ["none", "mqtt", "all"],
     "scrapes_per_second": [0.0, 1.0, 10.0],
 }
 
@@ -58,7 +59,42 @@ def numeric_readings() -> list[str]:
     return sorted(k for k, v in readings.items() if isinstance(v, int | float) and not isinstance(v, bool))
 
 
-def devices_yaml(point: Point, broker: int | None, path: Path) -> Path:
+class Receivers:
+    """The data-panel servers of the tests (HTTP, rotel, VictoriaMetrics, Redis, MariaDB) for sinks=all."""
+
+    def __init__(self, stack: ExitStack, workdir: Path) -> None:
+        sys.path.insert(0, str(REPO / "tests"))
+        from datapanel_servers import HttpReceiver, MariaDb, RedisServer, Rotel, VictoriaMetrics
+
+        self.http = HttpReceiver()
+        servers = [self.http, Rotel(workdir), VictoriaMetrics(workdir), RedisServer(workdir), MariaDb(workdir)]
+        for server in servers:
+            stack.callback(server.stop)
+            server.start()
+        _, self.rotel, self.victoria, self.redis, self.mariadb = servers
+        (workdir / "redis-pw").write_text(RedisServer.password)
+        (workdir / "mysql-pw").write_text(MariaDb.password)
+        self.settings = {"redis": {"password_file": str(workdir / "redis-pw")},
+                         "mysql": {"password_file": str(workdir / "mysql-pw")}}
+
+    def push(self, index: int, name: str, broker: int) -> dict[str, Any]:
+        """Property `index` pushes to MQTT, HTTP or OTLP and writes to InfluxDB, Redis or MySQL, in turn."""
+        push: dict[str, Any] = [
+            {"mqtt": {"address": f"tcp://127.0.0.1:{broker}", "topic": f"bench/{name}", "qos": 0}},
+            {"http": {"hostName": "http://127.0.0.1", "port": self.http.port, "requestPath": f"/{name}"}},
+            {"otel": {"endpointURL": self.rotel.url}},
+        ][index % 3]
+        push["dbMethod"] = [
+            {"influxdb2": {"influxdb2ClientConfig": {"url": self.victoria.url, "org": "o", "bucket": "b"},
+                           "influxdb2DataConfig": {"measurement": "jetson", "fieldKey": name}}},
+            {"redis": {"redisClientConfig": {"addr": f"127.0.0.1:{self.redis.port}"}}},
+            {"mysql": {"mysqlClientConfig": {"addr": f"127.0.0.1:{self.mariadb.port}",
+                                             "database": self.mariadb.database, "userName": self.mariadb.user}}},
+        ][index % 3]
+        return push
+
+
+def devices_yaml(point: Point, broker: int | None, path: Path, receivers: Receivers | None = None) -> Path:
     """The demo Device, grown to the point's properties and copied to its device count."""
     template = yaml.safe_load(DEVICE_FILES[1].read_text(encoding="utf-8"))
     base_properties = template["spec"]["properties"]
@@ -73,7 +109,9 @@ def devices_yaml(point: Point, broker: int | None, path: Path) -> Path:
             prop = {"name": f"reading-{index}", "visitors": {"protocolName": "jetson", "configData": {"reading": key}}}
         prop.update({"collectCycle": 1000, "reportCycle": 1000, "reportToCloud": True})
         prop.pop("pushMethod", None)
-        if point.sinks == "mqtt" and broker is not None:
+        if receivers is not None and broker is not None:
+            prop["pushMethod"] = receivers.push(index, prop["name"], broker)
+        elif point.sinks == "mqtt" and broker is not None:
             prop["pushMethod"] = {"mqtt": {"address": f"tcp://127.0.0.1:{broker}",
                                            "topic": f"bench/{prop['name']}", "qos": 0}}
         properties.append(prop)
@@ -94,9 +132,11 @@ def measure(point: Point, warmup: float, seconds: float) -> Point:
     try:
         with ExitStack() as stack:
             broker = stack.enter_context(mosquitto(workdir)) if point.sinks != "none" else None
+            receivers = Receivers(stack, workdir) if point.sinks == "all" else None
             jtop_socket = stack.enter_context(emulator(workdir))
-            files = [DEVICE_FILES[0], devices_yaml(point, broker, workdir / "devices.yaml")]
-            process, port = stack.enter_context(mapper(workdir, jtop_socket, files))
+            files = [DEVICE_FILES[0], devices_yaml(point, broker, workdir / "devices.yaml", receivers)]
+            extra = {"datapanel": receivers.settings} if receivers is not None else None
+            process, port = stack.enter_context(mapper(workdir, jtop_socket, files, extra))
             scraper = Scraper(port)
             time.sleep(warmup)
             before, started = cpu_seconds(process.pid), time.monotonic()
@@ -112,7 +152,16 @@ def measure(point: Point, warmup: float, seconds: float) -> Point:
             point.cpu_percent = 100.0 * (cpu_seconds(process.pid) - before) / wall
             point.peak_rss_mib = status_kib(process.pid, "VmHWM") / 1024.0
             if broker is not None:
-                point.pushes_per_second = float(point.properties * point.devices)
+                point.pushes_per_second = float(point.properties * point.devices) * (2 if receivers else 1)
+                sent: dict[str, float] = {}
+                for line in scraper.get().decode().splitlines():
+                    if line.startswith("jetson_mapper_sink_sent_total{") and 'sink="dmi"' not in line:
+                        sink = line.split('sink="', 1)[1].split('"', 1)[0]
+                        sent[sink] = sent.get(sink, 0.0) + float(line.rsplit(" ", 1)[1])
+                idle = sorted(name for name, count in sent.items() if not count)
+                if idle:
+                    raise RuntimeError(f"sinks delivered nothing: {idle}")
+                point.notes.append("sent: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(sent.items())))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return point
