@@ -19,7 +19,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,12 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from support import cpu_seconds, free_port, percentile, status_kib
 
 from mapper.emulator.process import spawn_emulator
 
 REPO = Path(__file__).resolve().parents[1]
 DEVICE_FILES = (REPO / "device-model" / "jetson-model.yaml", REPO / "device-model" / "jetson-xavier.yaml")
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 AIMS = {"scrape_median_ms": 2.0, "fresh_median_ms": 2.0, "cpu_percent_of_one_core": 1.0,
         "scraped_cpu_percent": 1.0, "peak_rss_mib": 60.0}
 FRESH_SPACING = 1.2  # seconds between "fresh" scrapes: every one sees a sample no scrape has seen
@@ -64,34 +63,6 @@ class Result:
     fresh_median_ms: float = 0.0
     fresh_p99_ms: float = 0.0
     scraped_cpu_percent: float = 0.0
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14 and 15 of stat)
-
-
-def status_kib(pid: int, key: str) -> int:
-    """A kB figure (VmHWM, VmRSS) or count (Threads) from /proc/<pid>/status."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1])
-    raise KeyError(key)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
 def get(connection: http.client.HTTPConnection, path: str) -> bytes:
