@@ -158,10 +158,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=40, help="seconds of one scrape a second (default 40)")
     parser.add_argument("--baseline", type=Path,
                         help="also run the mapper of this other checkout (e.g. `git worktree add /tmp/before <rev>`)")
+    parser.add_argument("--no-seed", action="store_true", help="leave the seed's exporter out (with --baseline)")
     parser.add_argument("--json", help="also write the figures as JSON to this file")
     args = parser.parse_args()
-    with_seed = SEED_COLLECTOR.is_file()
-    if not with_seed:
+    with_seed = SEED_COLLECTOR.is_file() and not args.no_seed
+    if not with_seed and not args.no_seed:
         print(f"note: {SEED_COLLECTOR} is absent (set JETSON_MAPPER_SHARED): measuring the mapper alone",
               file=sys.stderr)
     runs = [one_run(args.burst, args.seconds, with_seed, args.baseline) for _ in range(args.runs)]

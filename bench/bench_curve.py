@@ -201,7 +201,8 @@ def plot(results: dict[str, list[Point]], path: Path) -> None:
 
     figure, axes = plt.subplots(1, len(results), figsize=(4 * len(results), 3.4))
     for axis, (dimension, points) in zip(axes, results.items(), strict=True):
-        labels = [str(getattr(p, dimension)) for p in points]
+        values = [getattr(p, dimension) for p in points]
+        labels = values if all(isinstance(v, int | float) for v in values) else [str(v) for v in values]
         axis.plot(labels, [p.cpu_percent for p in points], marker="o", color="tab:blue")
         axis.set_xlabel(dimension.replace("_", " "))
         axis.set_ylabel("CPU % of one core", color="tab:blue")
@@ -223,9 +224,15 @@ def main() -> int:
     parser.add_argument("--only", action="append", choices=sorted(DIMENSIONS), help="measure only these dimensions")
     parser.add_argument("--json", help="write the figures as JSON")
     parser.add_argument("--plot", help="write a PNG of the curves")
+    parser.add_argument("--from-json", help="measure nothing: report and plot the figures of an earlier --json")
     args = parser.parse_args()
     results: dict[str, list[Point]] = {}
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
+        results = {d: [Point(**p) for p in points] for d, points in saved.items()}
     for dimension, values in DIMENSIONS.items():
+        if args.from_json:
+            break
         if args.only and dimension not in args.only:
             continue
         results[dimension] = [measure(Point(**{**BASE, dimension: value}), args.warmup, args.seconds)
