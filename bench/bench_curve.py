@@ -66,12 +66,11 @@ class Receivers:
         sys.path.insert(0, str(REPO / "tests"))
         from datapanel_servers import HttpReceiver, MariaDb, RedisServer, Rotel, VictoriaMetrics
 
-        self.http = HttpReceiver()
-        servers = [self.http, Rotel(workdir), VictoriaMetrics(workdir), RedisServer(workdir), MariaDb(workdir)]
-        for server in servers:
+        self.http, self.rotel, self.victoria = HttpReceiver(), Rotel(workdir), VictoriaMetrics(workdir)
+        self.redis, self.mariadb = RedisServer(workdir), MariaDb(workdir)
+        for server in (self.http, self.rotel, self.victoria, self.redis, self.mariadb):
             stack.callback(server.stop)
             server.start()
-        _, self.rotel, self.victoria, self.redis, self.mariadb = servers
         (workdir / "redis-pw").write_text(RedisServer.password)
         (workdir / "mysql-pw").write_text(MariaDb.password)
         self.settings = {"redis": {"password_file": str(workdir / "redis-pw")},
@@ -79,11 +78,12 @@ class Receivers:
 
     def push(self, index: int, name: str, broker: int) -> dict[str, Any]:
         """Property `index` pushes to MQTT, HTTP or OTLP and writes to InfluxDB, Redis or MySQL, in turn."""
-        push: dict[str, Any] = [
+        pushes: list[dict[str, Any]] = [
             {"mqtt": {"address": f"tcp://127.0.0.1:{broker}", "topic": f"bench/{name}", "qos": 0}},
             {"http": {"hostName": "http://127.0.0.1", "port": self.http.port, "requestPath": f"/{name}"}},
             {"otel": {"endpointURL": self.rotel.url}},
-        ][index % 3]
+        ]
+        push = pushes[index % 3]
         push["dbMethod"] = [
             {"influxdb2": {"influxdb2ClientConfig": {"url": self.victoria.url, "org": "o", "bucket": "b"},
                            "influxdb2DataConfig": {"measurement": "jetson", "fieldKey": name}}},
@@ -206,11 +206,11 @@ def plot(results: dict[str, list[Point]], path: Path) -> None:
         axis.plot(labels, [p.cpu_percent for p in points], marker="o", color="tab:blue")
         axis.set_xlabel(dimension.replace("_", " "))
         axis.set_ylabel("CPU % of one core", color="tab:blue")
-        axis.set_ylim(bottom=0)
+        axis.set_ylim(0, 1.15 * max(p.cpu_percent for p in points))
         twin = axis.twinx()
         twin.plot(labels, [p.peak_rss_mib for p in points], marker="s", color="tab:orange")
         twin.set_ylabel("peak RSS MiB", color="tab:orange")
-        twin.set_ylim(bottom=0)
+        twin.set_ylim(0, 1.15 * max(p.peak_rss_mib for p in points))
     figure.suptitle("jetson-mapper cost as its work grows (one dimension at a time, 1 s sampling)")
     figure.tight_layout()
     figure.savefig(path, dpi=110)

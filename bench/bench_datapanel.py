@@ -29,11 +29,12 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from bench_mapper import cpu_seconds, machine, status_kib  # noqa: E402
+from bench_mapper import machine  # noqa: E402
 from datapanel_servers import HttpReceiver, MariaDb, RedisServer, Rotel, VictoriaMetrics  # noqa: E402
 from datapanel_support import PROPERTIES, device_document, model_document  # noqa: E402
 from mapper_process import Mapper  # noqa: E402
 from mosquitto import Mosquitto  # noqa: E402
+from support import cpu_seconds, status_kib  # noqa: E402
 
 from mapper.emulator.process import spawn_emulator  # noqa: E402
 

@@ -26,7 +26,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench_mapper import percentile, running_mapper, status_kib
+from bench_mapper import running_mapper
+from support import percentile, status_kib
 
 REQUEST = b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
 
