@@ -101,6 +101,18 @@ def test_a_refused_batch_is_dropped_and_the_rest_flows() -> None:
     queue.close(time.monotonic() + 1)
 
 
+def test_close_waits_for_a_first_write_still_under_way() -> None:
+    target = Target()
+    target.gate.clear()  # the first write hangs until the gate opens, after close() has begun
+    queue = DeliveryQueue("test", "a", target, FAST)
+    for item in range(3):
+        queue.put(item)
+    wait_until(lambda: target.attempts == 1, "first write begun")
+    threading.Timer(0.2, target.gate.set).start()
+    queue.close(time.monotonic() + 5)
+    assert totals(queue) == (3, 0, 0) and target.received == [0, 1, 2]
+
+
 def test_close_flushes_a_reachable_target_and_drops_what_an_unreachable_one_holds() -> None:
     reachable, unreachable = Target(), Target()
     unreachable.down = True

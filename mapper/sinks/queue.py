@@ -175,9 +175,9 @@ class DeliveryQueue(Generic[T]):
             return changed
 
     def close(self, deadline: float) -> None:
-        """Send what is queued until `deadline` (monotonic) while the target is up, then stop; drop the rest."""
-        with self._cond:
-            while self._up and self._items and self._clock() < deadline:
+        """Send what is queued until `deadline` (monotonic) unless the last write failed, then stop; drop the rest."""
+        with self._cond:  # a target not written to yet gets its chance: a shutdown right after a put still sends
+            while self._items and not self._streak and self._clock() < deadline:
                 self._cond.wait(0.05)
             self._stopping = True
             self._cond.notify_all()
