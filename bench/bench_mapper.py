@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from support import cpu_seconds, free_port, percentile, status_kib
+from support import cpu_seconds, free_port, percentile, status_kib, stop
 
 from mapper.emulator.process import spawn_emulator
 
@@ -84,7 +83,7 @@ def running_mapper(profile: str, workdir: Path, source: Path | None = None) -> I
     with ExitStack() as stack:
         jtop_socket = str(workdir / "jtop.sock")
         emulator = spawn_emulator(profile, jtop_socket, interval=1.0)
-        stack.callback(_stop, emulator)
+        stack.callback(stop, emulator)
         port = free_port()
         config = {
             "grpc_server": {"socket_path": str(workdir / "jetson.sock")},
@@ -99,7 +98,7 @@ def running_mapper(profile: str, workdir: Path, source: Path | None = None) -> I
         with (workdir / "mapper.log").open("wb") as log:
             mapper = subprocess.Popen([sys.executable, "-m", "mapper", "run", "--config", str(workdir / "config.yaml")],
                                       stdout=log, stderr=subprocess.STDOUT, cwd=source)
-        stack.callback(_stop, mapper)
+        stack.callback(stop, mapper)
         _wait_for_sample(mapper, port, workdir / "mapper.log")
         yield mapper.pid, port
 
@@ -118,16 +117,6 @@ def _wait_for_sample(mapper: subprocess.Popen[bytes], port: int, log: Path) -> N
             pass
         time.sleep(0.2)
     raise RuntimeError("mapper exposed no sample within 60 s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def fresh_phase(port: int, pid: int, count: int) -> tuple[list[float], float]:
