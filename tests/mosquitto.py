@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -18,22 +17,11 @@ from common import free_port, wait_until
 from paho.mqtt.client import Client, MQTTMessage
 from paho.mqtt.enums import CallbackAPIVersion
 
+from mapper.demo.broker import accepts
+
 MOSQUITTO = "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"
 DEADLINE = 30.0
-
-
-
-
-
-
-def _accepts(port: int) -> bool:
-    """Whether something accepts TCP connections on 127.0.0.1:port."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 class Mosquitto:
@@ -91,7 +79,7 @@ class Mosquitto:
             [MOSQUITTO, "-c", str(self._config())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         process = self._process
-        wait_until(lambda: process.poll() is not None or _accepts(self.port), "mosquitto to listen")
+        wait_until(lambda: process.poll() is not None or accepts(self.port), "mosquitto to listen")
         if process.poll() is not None:
             self._process = None
             raise RuntimeError(f"mosquitto exited: {self.log_file.read_text(errors='replace')[-2000:]}")
@@ -107,7 +95,7 @@ class Mosquitto:
             self._process.kill()
             self._process.wait()
         self._process = None
-        wait_until(lambda: not _accepts(self.port), "mosquitto to stop listening")
+        wait_until(lambda: not accepts(self.port), "mosquitto to stop listening")
 
 
 @pytest.fixture

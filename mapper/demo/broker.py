@@ -25,7 +25,8 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _accepts(port: int) -> bool:
+def accepts(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:port."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return True
@@ -58,7 +59,7 @@ class LocalBroker:
         self._process = subprocess.Popen([self.binary, "-c", str(config)], stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
-        while not _accepts(self.port):
+        while not accepts(self.port):
             if self._process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise OSError(f"mosquitto did not start (see {self.folder / 'mosquitto.log'})")
