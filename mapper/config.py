@@ -14,7 +14,7 @@ import yaml
 
 from mapper.http.webconfig import WebConfigError, load_web_config
 from mapper.pods.settings import PodSettings, parse_pod_settings
-from mapper.sections.reader import Section, unknown_keys
+from mapper.sections.reader import MAX_SECONDS, Section, unknown_keys
 from mapper.sinks.mqtt.settings import MqttSettings, parse_mqtt_settings
 from mapper.sinks.panel_settings import PanelSettings, parse_panel_settings
 
@@ -22,7 +22,6 @@ DEFAULT_SOCKET = "/etc/kubeedge/jetson.sock"
 DEFAULT_EDGECORE_SOCK = "/etc/kubeedge/dmi.sock"
 DEFAULT_JTOP_SOCKET = "/run/jtop.sock"
 DEFAULT_HTTP_PORT = 7777
-MAX_SECONDS = 3600.0  # upper bound of every duration: longer waits overflow the timers (1e300 s) and help nobody
 
 KNOWN_SECTIONS = {
     "grpc_server", "common", "source", "http", "dmi", "standalone", "mqtt", "control", "node_name", "log_level",

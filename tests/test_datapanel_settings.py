@@ -55,6 +55,8 @@ def test_credentials_come_from_the_environment_as_upstream_or_from_files_that_wi
     ({"redis": {"queue_size": 2.5}}, "datapanel.redis.queue_size: must be an integer >= 1"),
     ({"backoff_initial": 5, "backoff_max": 1}, "datapanel.backoff_max: (1) must not be smaller"),
     ({"timeout": 0}, "datapanel.timeout: must be a number > 0, got 0"),
+    ({"timeout": 1e300}, "datapanel.timeout: must be at most 3600 seconds, got 1e+300"),
+    ({"backoff_max": 3601}, "datapanel.backoff_max: must be at most 3600 seconds, got 3601"),
     ({"influxdb2": {"token_file": "/nonexistent/token"}}, "datapanel.influxdb2.token_file: cannot read"),
     ({"mysql": []}, "datapanel.mysql: must be a mapping"),
 ])

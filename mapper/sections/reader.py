@@ -15,6 +15,7 @@ import math
 from collections.abc import Collection, Mapping
 from typing import Any
 
+MAX_SECONDS = 3600.0  # upper bound of every duration in every section: longer waits overflow the timers (1e300 s)
 _MISSING = object()
 
 

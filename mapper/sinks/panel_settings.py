@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mapper.sections.reader import unknown_keys
+from mapper.sections.reader import MAX_SECONDS, unknown_keys
 from mapper.sinks.queue import QueueSettings
 
 TOKEN_ENV = "TOKEN"
@@ -75,6 +75,14 @@ class _Reader:
             return default
         return value
 
+    def seconds(self, key: str, default: float) -> float:
+        """A duration: a number > 0 and at most MAX_SECONDS, else the default with a problem."""
+        value = float(self.number(key, default))
+        if value > MAX_SECONDS:
+            self.problems.append(f"{self.path}.{key}: must be at most {MAX_SECONDS:g} seconds, got {value:g}.")
+            return default
+        return value
+
     def secret(self, key: str, env: Mapping[str, str], env_name: str) -> str | None:
         """The contents of the file named by `key`, else env `env_name`, else None."""
         path = self.raw.get(key)
@@ -97,14 +105,14 @@ def parse_panel_settings(raw: Any, env: Mapping[str, str]) -> tuple[PanelSetting
     top = _Reader(raw, "datapanel", _TOP_KEYS, problems)
     base = QueueSettings(
         size=top.number("queue_size", QueueSettings.size, integer=True, minimum=1),
-        backoff_initial=float(top.number("backoff_initial", QueueSettings.backoff_initial)),
-        backoff_max=float(top.number("backoff_max", QueueSettings.backoff_max)),
+        backoff_initial=top.seconds("backoff_initial", QueueSettings.backoff_initial),
+        backoff_max=top.seconds("backoff_max", QueueSettings.backoff_max),
     )
     if base.backoff_max < base.backoff_initial:
         problems.append(f"datapanel.backoff_max: ({base.backoff_max:g}) must not be smaller than "
                         f"backoff_initial ({base.backoff_initial:g}).")
         base = replace(base, backoff_max=base.backoff_initial)
-    timeout = float(top.number("timeout", PanelSettings.timeout))
+    timeout = top.seconds("timeout", PanelSettings.timeout)
     readers = {name: _Reader(top.raw.get(name), f"datapanel.{name}", _SINK_KEYS[name], problems) for name in SINKS}
     queues = {name: replace(base, size=reader.number("queue_size", base.size, integer=True, minimum=1),
                             batch=BATCHES[name])

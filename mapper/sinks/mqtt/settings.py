@@ -8,11 +8,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mapper.sections.reader import unknown_keys
+from mapper.sections.reader import MAX_SECONDS, unknown_keys
 
 USERNAME_ENV = "JETSON_MAPPER_MQTT_USERNAME"
 PASSWORD_ENV = "JETSON_MAPPER_MQTT_PASSWORD"
-MAX_BACKOFF = 3600.0
 
 _KNOWN_KEYS = frozenset(
     {
@@ -168,7 +167,7 @@ def _is_non_negative_int(value: Any) -> bool:
 
 
 def _is_positive_number(value: Any) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value) and 0 < value <= MAX_BACKOFF
+    return isinstance(value, int | float) and math.isfinite(value) and 0 < value <= MAX_SECONDS
 
 
 def _sentence(message: str) -> str:
@@ -230,7 +229,7 @@ def parse_mqtt_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> tuple
         "backoff_initial",
         defaults.backoff_initial,
         _is_positive_number,
-        f"must be a positive number of seconds up to {MAX_BACKOFF:g}",
+        f"must be a positive number of seconds up to {MAX_SECONDS:g}",
         problems,
     )
     backoff_max = _typed(
@@ -238,7 +237,7 @@ def parse_mqtt_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> tuple
         "backoff_max",
         defaults.backoff_max,
         _is_positive_number,
-        f"must be a positive number of seconds up to {MAX_BACKOFF:g}",
+        f"must be a positive number of seconds up to {MAX_SECONDS:g}",
         problems,
     )
     if backoff_max < backoff_initial:
