@@ -27,6 +27,11 @@ def unknown_key_message(key: object, known: Collection[str], what: str = "key") 
     return f"unknown {what} (known: {', '.join(sorted(known))})"
 
 
+def as_sentence(message: str) -> str:
+    """A message for the sections whose problems end with a full stop (a did-you-mean question keeps its mark)."""
+    return message if message.endswith("?") else f"{message}."
+
+
 def unknown_keys(raw: Mapping[Any, Any], known: Collection[str], what: str = "key") -> list[tuple[str, str]]:
     """(key, message) for every key of `raw` outside `known`, in the file's order."""
     return [(str(key), unknown_key_message(key, known, what)) for key in raw if key not in known]

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mapper.sections.reader import MAX_SECONDS, unknown_keys
+from mapper.sections.reader import MAX_SECONDS, as_sentence, unknown_keys
 from mapper.sinks.queue import QueueSettings
 
 TOKEN_ENV = "TOKEN"
@@ -60,7 +60,7 @@ class _Reader:
             raw = {}
         self.raw: Mapping[str, Any] = raw
         for key, message in unknown_keys(raw, keys):
-            problems.append(f"{path}.{key}: {message}" + ("" if message.endswith("?") else "."))
+            problems.append(f"{path}.{key}: {as_sentence(message)}")
 
     def number(self, key: str, default: float, integer: bool = False, minimum: float = 0.0) -> Any:
         """A number >= minimum (an integer when asked), else the default with a problem."""

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mapper.sections.reader import MAX_SECONDS, unknown_keys
+from mapper.sections.reader import MAX_SECONDS, as_sentence, unknown_keys
 
 USERNAME_ENV = "JETSON_MAPPER_MQTT_USERNAME"
 PASSWORD_ENV = "JETSON_MAPPER_MQTT_PASSWORD"
@@ -118,7 +118,7 @@ def _tls(raw: object, problems: _Problems) -> TlsSettings | None:
         problems.add("tls", "must be a mapping with ca_file, cert_file, key_file, insecure.")
         return None
     for key, message in unknown_keys(raw, _TLS_KEYS):
-        problems.add(f"tls.{key}", _sentence(message))
+        problems.add(f"tls.{key}", as_sentence(message))
     files: dict[str, str | None] = {}
     for key in ("ca_file", "cert_file", "key_file"):
         path = raw.get(key)
@@ -170,11 +170,6 @@ def _is_positive_number(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value) and 0 < value <= MAX_SECONDS
 
 
-def _sentence(message: str) -> str:
-    """This section's problems end with a full stop."""
-    return message if message.endswith("?") else f"{message}."
-
-
 def _template(
     raw: Mapping[str, Any], key: str, default: str | None, fields: frozenset[str], problems: _Problems
 ) -> Any:
@@ -204,7 +199,7 @@ def parse_mqtt_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> tuple
         problems.items.append("mqtt: must be a mapping.")
         raw = {}
     for key, message in unknown_keys(raw, _KNOWN_KEYS):
-        problems.add(key, _sentence(message))
+        problems.add(key, as_sentence(message))
     defaults = MqttSettings()
     username = _credential("username", raw, env, USERNAME_ENV, problems)
     password = _credential("password", raw, env, PASSWORD_ENV, problems)
