@@ -63,7 +63,7 @@ class CachedEncoder:
             self._prefixes.clear()
         if len(self._values) > MAX_REMEMBERED:
             self._values.clear()
-        prefixes, values = self._prefixes, self._values
+        prefixes = self._prefixes
         output: list[str] = []
         append = output.append
         for family in families:
@@ -80,31 +80,30 @@ class CachedEncoder:
                 prefix = prefixes.get(key)
                 if prefix is None:
                     prefix = prefixes[key] = self._prefix(sample.name, sample.labels)
-                value = sample.value
-                text = values.get(value) if value else None  # 0.0 == -0.0 but they are written apart
-                if text is None:
-                    text = float_text(value)
-                    if value:
-                        values[value] = text
-                append(prefix + text + "\n")
+                append(prefix + self._text(sample.value) + "\n")
         if self._openmetrics:
             append("# EOF\n")
         return "".join(output).encode("utf-8")
 
     def _rows(self, family: RowGauge, append: Callable[[str], None]) -> None:
         """A row family's lines: no sample objects, the prefix of each label tuple remembered."""
-        prefixes, values, name = self._prefixes, self._values, family.name
+        prefixes, name = self._prefixes, family.name
         for labels, value in family.rows:
             key = (name, labels)
             prefix = prefixes.get(key)
             if prefix is None:
                 prefix = prefixes[key] = self._prefix(name, dict(zip(family.label_names, labels, strict=True)))
-            text = values.get(value) if value else None
-            if text is None:
-                text = float_text(value)
-                if value:
-                    values[value] = text
-            append(prefix + text + "\n")
+            append(prefix + self._text(value) + "\n")
+
+    def _text(self, value: float) -> str:
+        """A value's text, remembered: most values repeat from one sample to the next. Zeros are not (0.0 == -0.0
+        but they are written apart), nor NaN (never equal to itself, so each one would be a new entry)."""
+        if not value or value != value:
+            return float_text(value)
+        text = self._values.get(value)
+        if text is None:
+            text = self._values[value] = float_text(value)
+        return text
 
     def _header(self, family: Metric) -> str:
         key = (family.name, family.type, family.documentation)

@@ -80,7 +80,6 @@ class KeyRouter:
         self._patterns = [(f, f.matcher()) for f in families]
         self._routes: dict[str, tuple[Family, tuple[str, ...]] | None] = {}
 
-
     def route(self, key: str) -> tuple[Family, tuple[str, ...]] | None:
         """The family a key feeds and the label values its pattern captured, or None."""
         try:
