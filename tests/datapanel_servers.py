@@ -23,6 +23,8 @@ from typing import Any
 
 from common import free_port, stop_process, wait_until
 
+from mapper.demo.broker import accepts
+
 
 class _Process:
     """A server binary restarted on the same port and data dir."""
@@ -207,9 +209,7 @@ class Rotel(_Process):
         return f"http://127.0.0.1:{self.port}/v1/metrics"
 
     def ready(self) -> bool:
-        import socket
-        with socket.socket() as probe:
-            return probe.connect_ex(("127.0.0.1", self.port)) == 0
+        return accepts(self.port)
 
     def points(self) -> list[OtlpPoint]:
         """Every number data point printed so far."""
